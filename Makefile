@@ -1,0 +1,61 @@
+# Strongroom: `make run` to try it, `make test` to check it. `make help` lists the rest.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_PG_URL ?= $(or $(STRONGROOM_TEST_DATABASE_URL),postgresql://postgres@127.0.0.1:5432/test)
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-sqlite test-postgres lint typecheck fmt lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Strongroom needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
+	$(PIP) install -c $(CONSTRAINTS) -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
+	$(PIP) install -c $(CONSTRAINTS) -e '.[test,lint]'
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP) ## Install, migrate and serve on http://127.0.0.1:8000 with SQLite in ./var
+	$(BIN)/strongroom db upgrade
+	$(BIN)/strongroom serve --host $(HOST) --port $(PORT)
+
+test: test-sqlite test-postgres ## Run every test: the suite on SQLite, then the database tests on PostgreSQL
+
+test-sqlite: $(DEV_STAMP) ## Run the suite on SQLite and the local disk
+	$(BIN)/pytest -m "not postgres"
+
+test-postgres: $(DEV_STAMP) ## Run the database tests on PostgreSQL (TEST_PG_URL)
+	STRONGROOM_TEST_DATABASE_URL="$(TEST_PG_URL)" $(BIN)/pytest -m "db or postgres"
+
+lint: $(DEV_STAMP) ## ruff (lint and format check), mypy and the import contracts
+	$(BIN)/ruff check strongroom tests
+	$(BIN)/ruff format --check strongroom tests
+	$(BIN)/mypy strongroom
+	$(BIN)/lint-imports
+
+typecheck: $(DEV_STAMP) ## mypy only
+	$(BIN)/mypy strongroom
+
+fmt: $(DEV_STAMP) ## Format and auto-fix what ruff can
+	$(BIN)/ruff format strongroom tests
+	$(BIN)/ruff check --fix strongroom tests
+
+lock: $(DEV_STAMP) ## Refresh requirements/constraints.txt from the installed versions
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^strongroom' > $(CONSTRAINTS)
+
+clean: ## Remove the virtual environment and caches (keeps ./var)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

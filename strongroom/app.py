@@ -1,0 +1,124 @@
+"""The application factory: settings, logging, database, extensions, blueprints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from apiflask import APIFlask
+from flask_cors import CORS
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from strongroom import __version__, api, context, errors, middleware
+from strongroom.api import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA
+from strongroom.db import Database, schema_status
+from strongroom.guard import prepare_settings
+from strongroom.logs import configure_logging
+from strongroom.ops.views import bp as ops_bp
+from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
+    """Build a fully wired app from the environment plus ``overrides``.
+
+    Raises ``ConfigError`` (one sentence per problem) when the settings are unfit
+    for the mode, the database cannot be reached, or migrations are pending.
+    """
+    settings = load_settings(overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    settings = prepare_settings(settings)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in unknown_environment_names():
+        log.warning("ignoring unknown setting %s (a typo?)", name)
+    database = Database(settings)
+    try:
+        ensure_schema_current(database)
+    except ConfigError:
+        database.dispose()
+        raise
+
+    app = APIFlask(
+        "strongroom",
+        title="Strongroom API",
+        version=__version__,
+        spec_path=f"{API_PREFIX}/openapi.json",
+        docs_path=None,  # the bundled UIs load scripts from CDNs; the spec is enough
+        json_errors=False,
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
+    _configure(app, settings)
+    middleware.init_app(app)  # first, so every later hook sees the request id
+    context.init_app(app, settings, database)
+    errors.init_app(app)
+    api.init_app()
+    _init_cors(app, settings)
+    if settings.trusted_proxy_hops:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+    app.register_blueprint(ops_bp)
+    return app
+
+
+def ensure_schema_current(database: Database) -> None:
+    try:
+        with database.engine.connect() as connection:
+            status = schema_status(connection)
+    except SQLAlchemyError as err:
+        raise ConfigError(
+            [
+                f"The database cannot be reached ({type(err).__name__}): check "
+                "STRONGROOM_DATABASE_URL and that the server is running."
+            ]
+        ) from err
+    if not status.is_current:
+        current = ",".join(status.current) or "an empty schema"
+        raise ConfigError(
+            [
+                f"The database is at {current} but this release needs "
+                f"{','.join(status.heads)}: run `strongroom db upgrade` first."
+            ]
+        )
+
+
+def _configure(app: APIFlask, settings: Settings) -> None:
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    app.config.update(
+        SECRET_KEY=secret,
+        DEBUG=settings.debug,
+        STRONGROOM_MODE=settings.mode,
+        # The ceiling for any body; each route lowers it (see middleware.accepts_body).
+        MAX_CONTENT_LENGTH=max(settings.max_upload_size, settings.max_request_size),
+        HTTP_ERROR_SCHEMA=PROBLEM_SCHEMA,
+        VALIDATION_ERROR_SCHEMA=VALIDATION_PROBLEM_SCHEMA,
+        VALIDATION_ERROR_DESCRIPTION="Validation failed (problem+json naming each field)",
+        INFO={
+            "description": "Strongroom's JSON API. Errors are application/problem+json "
+            "(RFC 9457) with a stable `type` URI and the request id."
+        },
+    )
+
+
+def _init_cors(app: APIFlask, settings: Settings) -> None:
+    origins = settings.cors_origins
+    if not origins:
+        return  # no origin is allowed, so no CORS header is ever sent
+    wildcard = "*" in origins
+    CORS(
+        app,
+        resources={r"/api/*": {"origins": "*" if wildcard else origins}},
+        # Credentials only ever go to origins named one by one, never to '*'.
+        supports_credentials=not wildcard,
+        send_wildcard=wildcard,
+        allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
+        expose_headers=[middleware.REQUEST_ID_HEADER],
+        max_age=600,
+    )

@@ -1,0 +1,25 @@
+"""The ``strongroom`` command: serve, migrate and inspect configuration."""
+
+from __future__ import annotations
+
+import click
+
+from strongroom import __version__
+from strongroom.cli.config import config_group
+from strongroom.cli.db import db_group
+from strongroom.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="strongroom")
+def main() -> None:
+    """Strongroom: self-hosted secure file sharing.
+
+    Settings come from STRONGROOM_* environment variables and an optional .env file
+    in the working directory (see docs/configuration.md or `strongroom config docs`).
+    """
+
+
+main.add_command(serve)
+main.add_command(db_group)
+main.add_command(config_group)

@@ -1,0 +1,93 @@
+"""``strongroom serve``: gunicorn with settings suited to long uploads (see
+``strongroom.server``), or Flask's development server with ``--dev``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from strongroom.app import create_app
+from strongroom.cli.common import fail, settings_or_exit
+from strongroom.devkeys import dev_secrets_dir
+from strongroom.server import (
+    GUNICORN_DEFAULTS,
+    MAX_DEFAULT_WORKERS,
+    GunicornServer,
+    default_workers,
+)
+from strongroom.settings import ConfigError, Mode, Settings
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help=f"Worker processes [default: 2 x CPUs + 1, at most {MAX_DEFAULT_WORKERS}].",
+)
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per worker.",
+)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Flask's development server with the reloader (refused in production).",
+)
+def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
+    """Serve Strongroom over HTTP."""
+    settings = settings_or_exit()
+    if dev and settings.mode is Mode.PRODUCTION:
+        fail(
+            "cannot start:",
+            ["--dev runs Flask's development server; it is refused in production mode."],
+        )
+    try:
+        app = create_app()
+    except ConfigError as err:
+        fail("cannot start:", err.problems)
+    _announce(settings, host, port)
+    if dev:
+        app.run(host=host, port=port, debug=settings.debug, use_reloader=True)
+        return
+    options = {
+        **GUNICORN_DEFAULTS,
+        "bind": _bind(host, port),
+        "workers": workers or default_workers(),
+        "threads": threads,
+        "loglevel": settings.log_level.lower(),
+    }
+    # Heartbeat files on tmpfs never block on disk I/O; only gunicorn writes there.
+    if Path("/dev/shm").is_dir():  # noqa: S108
+        options["worker_tmp_dir"] = "/dev/shm"  # noqa: S108
+    GunicornServer(app, options).run()
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"Strongroom is starting in {settings.mode} mode on http://{shown_host}:{port}/", err=True
+    )
+    click.echo(f"  data directory: {settings.data_dir}", err=True)
+    if settings.mode is not Mode.PRODUCTION:
+        click.echo(
+            f"  development secrets: {dev_secrets_dir(settings.data_dir)} "
+            "(generated here; never use them in production)",
+            err=True,
+        )
+    click.echo(
+        f"  health: http://{shown_host}:{port}/healthz   "
+        f"readiness: http://{shown_host}:{port}/readyz",
+        err=True,
+    )
+    click.echo("  press Ctrl+C to stop", err=True)

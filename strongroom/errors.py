@@ -1,0 +1,211 @@
+"""Every error, in one place, turned into ``application/problem+json`` (RFC 9457).
+
+Domain packages raise their own exception families; the table ``PROBLEMS`` below
+maps each family to a stable problem type, a status and a title, so a view never
+builds an error response by hand. API clients (anything under ``/api/``, the health
+endpoints, or a client that prefers JSON) get problem+json; browsers get a plain
+HTML page. Outside development no response ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from apiflask.exceptions import HTTPError, _ValidationError
+from flask import Flask, Response, current_app, json, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from strongroom.logs import request_id_var
+from strongroom.settings import Mode
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "urn:strongroom:problem:"
+PROBLEM_MIMETYPE = "application/problem+json"
+_JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz")
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """A kind of error: its stable identifier, HTTP status and short title."""
+
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.slug
+
+
+STATUS_PROBLEMS: dict[int, ProblemType] = {
+    p.status: p
+    for p in (
+        ProblemType("bad-request", 400, "Bad request"),
+        ProblemType("unauthenticated", 401, "Authentication required"),
+        ProblemType("forbidden", 403, "Forbidden"),
+        ProblemType("not-found", 404, "Not found"),
+        ProblemType("method-not-allowed", 405, "Method not allowed"),
+        ProblemType("not-acceptable", 406, "Not acceptable"),
+        ProblemType("conflict", 409, "Conflict"),
+        ProblemType("gone", 410, "Gone"),
+        ProblemType("length-required", 411, "Length required"),
+        ProblemType("precondition-failed", 412, "Precondition failed"),
+        ProblemType("payload-too-large", 413, "Request body too large"),
+        ProblemType("uri-too-long", 414, "URI too long"),
+        ProblemType("unsupported-media-type", 415, "Unsupported media type"),
+        ProblemType("range-not-satisfiable", 416, "Range not satisfiable"),
+        ProblemType("validation-failed", 422, "The request is not valid"),
+        ProblemType("precondition-required", 428, "Precondition required"),
+        ProblemType("rate-limited", 429, "Too many requests"),
+        ProblemType("headers-too-large", 431, "Request headers too large"),
+        ProblemType("internal-error", 500, "Internal server error"),
+        ProblemType("not-implemented", 501, "Not implemented"),
+        ProblemType("service-unavailable", 503, "Service unavailable"),
+    )
+}
+INTERNAL = STATUS_PROBLEMS[500]
+
+
+class RequestError(Exception):
+    """A request that is broken at the protocol level (before any view runs)."""
+
+
+class MalformedJson(RequestError):
+    """The body claims to be JSON but is not (or is not UTF-8)."""
+
+
+class UnsupportedMediaType(RequestError):
+    """The body has a media type the route does not accept."""
+
+
+class InvalidHeader(RequestError):
+    """A header the service reads is malformed (control characters, wrong shape)."""
+
+
+class BodyTooLarge(RequestError):
+    """The declared body size is over the route's limit."""
+
+
+# Exception family -> problem type. Domain packages add their families here, once.
+PROBLEMS: dict[type[Exception], ProblemType] = {
+    MalformedJson: ProblemType("malformed-json", 400, "Malformed JSON"),
+    InvalidHeader: ProblemType("invalid-header", 400, "Invalid header"),
+    UnsupportedMediaType: STATUS_PROBLEMS[415],
+    BodyTooLarge: STATUS_PROBLEMS[413],
+}
+
+
+def problem_for_exception(exc: BaseException) -> ProblemType | None:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return None
+
+
+def wants_problem_json() -> bool:
+    if request.path.startswith(_JSON_PATH_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(
+        ["text/html", "application/json", PROBLEM_MIMETYPE], default="text/html"
+    )
+    return best != "text/html"
+
+
+def problem_response(
+    problem: ProblemType,
+    detail: str,
+    *,
+    headers: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """The error response for the current request, as problem+json or an HTML page."""
+    request_id = request_id_var.get() or "-"
+    if wants_problem_json():
+        body: dict[str, Any] = {
+            "type": problem.uri,
+            "title": problem.title,
+            "status": problem.status,
+            "detail": detail,
+            # The path may hold a secret (share-link tokens), so the occurrence is
+            # identified by the request id instead.
+            "instance": f"urn:strongroom:request:{request_id}",
+            "request_id": request_id,
+            **(extra or {}),
+        }
+        response = current_app.response_class(
+            json.dumps(body), status=problem.status, mimetype=PROBLEM_MIMETYPE
+        )
+    else:
+        page = render_template("error.html", problem=problem, detail=detail, request_id=request_id)
+        response = current_app.response_class(page, status=problem.status, mimetype="text/html")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _handle_request_error(exc: Exception) -> Response:
+    problem = problem_for_exception(exc) or STATUS_PROBLEMS[400]
+    log.info("request refused: %s", problem.slug, extra={"reason": str(exc)})
+    return problem_response(problem, str(exc))
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    code = exc.code or 500
+    problem = STATUS_PROBLEMS.get(code) or ProblemType(f"http-{code}", code, exc.name)
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return problem_response(problem, exc.description or problem.title, headers=headers)
+
+
+def _handle_apiflask_error(exc: HTTPError) -> Response:
+    problem = STATUS_PROBLEMS.get(exc.status_code) or INTERNAL
+    headers = dict(exc.headers or {})
+    if isinstance(exc, _ValidationError):
+        errors = flatten_validation_errors(exc.detail)
+        fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem_response(
+            problem, f"Invalid input: {fields}", headers=headers, extra={"errors": errors}
+        )
+    return problem_response(problem, exc.message or problem.title, headers=headers)
+
+
+def flatten_validation_errors(detail: Any) -> list[dict[str, str]]:
+    """``{"json": {"user": {"name": ["Too long."]}}}`` -> one entry per message."""
+    out: list[dict[str, str]] = []
+    for location, fields in (detail or {}).items():
+        _flatten(location, "", fields, out)
+    return out
+
+
+def _flatten(location: str, prefix: str, node: Any, out: list[dict[str, str]]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _flatten(location, f"{prefix}.{key}" if prefix else str(key), value, out)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            _flatten(location, prefix, item, out)
+    else:
+        out.append({"location": location, "field": prefix or "(body)", "message": str(node)})
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc, extra={"error_class": type(exc).__name__})
+    extra: dict[str, Any] = {}
+    if current_app.config.get("STRONGROOM_MODE") == Mode.DEVELOPMENT:
+        extra["traceback"] = traceback.format_exception(exc)
+    return problem_response(
+        INTERNAL,
+        "Something went wrong on our side. Quote the request id if you report it.",
+        extra=extra,
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(RequestError, _handle_request_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(HTTPError, _handle_apiflask_error)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,86 @@
+"""Readiness checks: can this process serve requests right now?
+
+Each check returns a ``CheckResult`` and never raises: an unreachable dependency is
+a failed check with a short reason, not an exception. Reasons name the kind of
+failure only; connection strings and passwords stay out of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from strongroom.db import ping, schema_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failing(self) -> list[str]:
+        return [check.name for check in self.checks if not check.ok]
+
+
+def check_database(engine: Engine) -> list[CheckResult]:
+    """Two results: ``database`` (reachable) and ``migrations`` (schema current)."""
+    try:
+        with engine.connect() as connection:
+            ping(connection)
+            status = schema_status(connection)
+    except SQLAlchemyError as err:
+        log.warning("readiness: database unreachable", extra={"error_class": type(err).__name__})
+        return [
+            CheckResult("database", ok=False, detail="unreachable"),
+            CheckResult("migrations", ok=False, detail="unknown: database unreachable"),
+        ]
+    if status.is_current:
+        migrations = CheckResult("migrations", ok=True, detail=",".join(status.current))
+    else:
+        migrations = CheckResult(
+            "migrations",
+            ok=False,
+            detail=f"at {','.join(status.current) or 'nothing'}, "
+            f"expected {','.join(status.heads)}: run `strongroom db upgrade`",
+        )
+    return [CheckResult("database", ok=True), migrations]
+
+
+def check_data_dir(data_dir: Path) -> CheckResult:
+    """The data directory exists and a file can be created, written and removed in it."""
+    probe = data_dir / f".ready-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with probe.open("xb") as handle:
+            handle.write(b"ok")
+        probe.unlink()
+    except OSError as err:
+        log.warning("readiness: data directory not writable", extra={"errno": err.errno})
+        return CheckResult("data_dir", ok=False, detail="not writable")
+    return CheckResult("data_dir", ok=True)
+
+
+def readiness(checks: list[Callable[[], list[CheckResult]]]) -> Readiness:
+    results: list[CheckResult] = []
+    for check in checks:
+        results.extend(check())
+    return Readiness(results)

@@ -1,0 +1,45 @@
+"""``/healthz`` (the process is alive) and ``/readyz`` (it can serve traffic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from strongroom.context import get_database, get_settings
+from strongroom.ops import services
+from strongroom.ops.schemas import HealthOut, ReadinessOut
+
+bp = APIBlueprint("ops", __name__, tag="Operations")
+
+
+@bp.get("/healthz")
+@bp.output(HealthOut)
+@bp.doc(
+    summary="Liveness",
+    description="Answers as long as the process runs; no dependency is contacted.",
+)
+def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@bp.output(ReadinessOut)
+@bp.doc(
+    summary="Readiness",
+    description="200 when the database is reachable and migrated and the data directory is "
+    "writable; 503 naming the failing checks otherwise.",
+    responses={503: "Not ready: see `failing`"},
+)
+def readyz() -> tuple[dict[str, Any], int]:
+    engine = get_database().engine
+    data_dir = get_settings().data_dir
+    result = services.readiness(
+        [lambda: services.check_database(engine), lambda: [services.check_data_dir(data_dir)]]
+    )
+    body = {
+        "status": "ready" if result.ready else "unready",
+        "failing": result.failing,
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in result.checks},
+    }
+    return body, 200 if result.ready else 503

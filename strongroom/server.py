@@ -1,0 +1,161 @@
+"""Running the app under gunicorn.
+
+The app is built once, before gunicorn starts, so a bad setting or a pending
+migration is reported as a sentence instead of a worker traceback. Workers are
+forked from it (``preload_app``) and each drops the database connections it
+inherited, so no two processes ever share one.
+
+Requests so broken that gunicorn refuses them before the app sees them (raw
+non-ASCII bytes in the request line, malformed headers, oversized header blocks)
+would get gunicorn's HTML page; ``ProblemThreadWorker`` answers them with the same
+problem+json as every other error and logs a line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+from typing import Any
+
+from apiflask import APIFlask
+from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
+
+from strongroom.context import get_database
+from strongroom.errors import PROBLEM_MIMETYPE, STATUS_PROBLEMS, ProblemType
+
+log = logging.getLogger("strongroom.access")
+
+MAX_DEFAULT_WORKERS = 8
+# Requests may stream multi-gigabyte uploads: the gthread worker keeps its heartbeat
+# going while a thread works, so `timeout` only catches a wedged worker, and the
+# long graceful timeout lets uploads in flight finish during a restart.
+GUNICORN_DEFAULTS: dict[str, Any] = {
+    "worker_class": "strongroom.server.ProblemThreadWorker",
+    "timeout": 60,
+    "graceful_timeout": 60,
+    "keepalive": 5,
+    "limit_request_line": 8190,
+    "limit_request_fields": 100,
+    "limit_request_field_size": 8190,
+    "accesslog": None,  # the app writes its own access log with request ids
+    "errorlog": "-",
+    # Which proxy headers to trust is the app's decision (STRONGROOM_TRUSTED_PROXY_HOPS).
+    "secure_scheme_headers": {},
+    "forwarded_allow_ips": "",
+    "preload_app": True,
+    "proc_name": "strongroom",
+    "control_socket_disable": True,  # no control socket written into $HOME
+}
+
+_GUNICORN_REFUSALS: tuple[tuple[tuple[type[Exception], ...], int, str], ...] = (
+    ((http_errors.LimitRequestLine,), 414, "The request line is too long."),
+    ((http_errors.LimitRequestHeaders,), 431, "The request headers are too large or too many."),
+    ((http_errors.UnsupportedTransferCoding,), 501, "This transfer coding is not supported."),
+    ((http_errors.ForbiddenProxyRequest,), 403, "Proxy requests are not allowed."),
+    (
+        (
+            http_errors.InvalidRequestLine,
+            http_errors.InvalidRequestMethod,
+            http_errors.InvalidHTTPVersion,
+            http_errors.InvalidHeader,
+            http_errors.InvalidHeaderName,
+            http_errors.ObsoleteFolding,
+            http_errors.InvalidChunkSize,
+            http_errors.ChunkMissingTerminator,
+            http_errors.InvalidChunkExtension,
+            http_errors.InvalidProxyLine,
+            http_errors.InvalidSchemeHeaders,
+            http_errors.ExpectationFailed,
+        ),
+        400,
+        "The request is not valid HTTP/1.1 (bytes outside ASCII in the request line or "
+        "headers must be percent-encoded).",
+    ),
+)
+
+
+def default_workers() -> int:
+    return min(2 * (os.cpu_count() or 1) + 1, MAX_DEFAULT_WORKERS)
+
+
+def refusal_for(exc: Exception) -> tuple[int, str] | None:
+    """The status and explanation for a request gunicorn could not parse, if it is one."""
+    for classes, status, detail in _GUNICORN_REFUSALS:
+        if isinstance(exc, classes):
+            return status, detail
+    return None
+
+
+def problem_bytes(problem: ProblemType, detail: str, request_id: str) -> bytes:
+    """A complete HTTP/1.1 response carrying a problem+json body, connection closed."""
+    body = json.dumps(
+        {
+            "type": problem.uri,
+            "title": problem.title,
+            "status": problem.status,
+            "detail": detail,
+            "instance": f"urn:strongroom:request:{request_id}",
+            "request_id": request_id,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {problem.status} {problem.title}\r\n"
+        "Connection: close\r\n"
+        f"Content-Type: {PROBLEM_MIMETYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class ProblemThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker, answering unparsable requests with problem+json."""
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: Exception) -> None:
+        refusal = refusal_for(exc)
+        if refusal is None:
+            super().handle_error(req, client, addr, exc)  # app-side: gunicorn's 500
+            return
+        status, detail = refusal
+        request_id = secrets.token_hex(16)
+        log.warning(
+            "request refused by the HTTP parser",
+            extra={
+                "status": status,
+                "error_class": type(exc).__name__,
+                "remote_addr": (addr or ("",))[0],
+                "request_id_assigned": request_id,
+            },
+        )
+        try:
+            client.sendall(problem_bytes(STATUS_PROBLEMS[status], detail, request_id))
+        except OSError:
+            log.debug("could not send the refusal; the client went away")
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """Runs an already-built app under gunicorn with the given options."""
+
+    def __init__(self, app: APIFlask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in {**self.options, "post_fork": _post_fork}.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> APIFlask:
+        return self.application
+
+
+def _post_fork(_server: Any, worker: Any) -> None:
+    app = worker.app.application
+    with app.app_context():
+        # Connections opened before the fork belong to the parent; never reuse them.
+        get_database().engine.dispose(close=False)

@@ -1,0 +1,134 @@
+"""The production guard: one message per problem, and development secrets outside it."""
+
+from __future__ import annotations
+
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import strongroom
+from strongroom.devkeys import DEV_MARKER, load_or_create_dev_secret
+from strongroom.guard import looks_like_placeholder, prepare_settings, production_problems
+from strongroom.settings import ConfigError, load_settings
+
+GOOD_SECRET = secrets.token_urlsafe(48)
+PACKAGE_DIR = Path(strongroom.__file__).resolve().parent
+
+
+def production(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    return {"mode": "production", "secret_key": GOOD_SECRET, "data_dir": tmp_path, **overrides}
+
+
+def test_good_production_settings_pass(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, cors_origins="https://files.example"))
+    assert production_problems(settings) == []
+    assert prepare_settings(settings) is settings
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"secret_key": None}, "STRONGROOM_SECRET_KEY is not set"),
+        ({"secret_key": ""}, "STRONGROOM_SECRET_KEY is not set"),
+        ({"secret_key": "Kq8#zL2!mW9@xR4$"}, "is 16 bytes long"),
+        ({"secret_key": "your-secret-key-here-min-32-chars"}, "placeholder"),
+        ({"secret_key": "CHANGEME-" + GOOD_SECRET}, "placeholder"),
+        ({"secret_key": "ab" * 40}, "placeholder"),
+        ({"secret_key": DEV_MARKER + "0123456789abcdef" * 4}, "development-only secret"),
+        ({"debug": True}, "STRONGROOM_DEBUG is on"),
+        ({"cors_origins": "https://a.example,*"}, "allows every origin"),
+        ({"database_url": "sqlite://"}, "in-memory SQLite"),
+        ({"database_url": "sqlite:///:memory:"}, "in-memory SQLite"),
+        ({"database_url": f"sqlite:///{PACKAGE_DIR / 'strongroom.db'}"}, "inside the installed"),
+        (
+            {"data_dir": PACKAGE_DIR / "var", "database_url": "postgresql://u@db/x"},
+            "STRONGROOM_DATA_DIR",
+        ),
+    ],
+)
+def test_each_rule_refuses_with_its_own_message(
+    tmp_path: Path, overrides: dict[str, Any], fragment: str
+) -> None:
+    settings = load_settings(production(tmp_path, **overrides))
+    problems = production_problems(settings)
+    assert len(problems) == 1, problems
+    assert fragment in problems[0]
+    with pytest.raises(ConfigError) as caught:
+        prepare_settings(settings)
+    assert caught.value.problems == problems
+
+
+def test_all_problems_are_listed_together(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, secret_key=None, debug=True, cors_origins="*"))
+    problems = production_problems(settings)
+    assert [p.split(" ", 1)[0] for p in problems] == [
+        "STRONGROOM_SECRET_KEY",
+        "STRONGROOM_DEBUG",
+        "STRONGROOM_CORS_ORIGINS",
+    ]
+
+
+def test_production_never_generates_a_secret(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, secret_key=None))
+    with pytest.raises(ConfigError):
+        prepare_settings(settings)
+    assert not (tmp_path / "dev-secrets").exists()
+
+
+def test_development_generates_a_private_secret_once(tmp_path: Path) -> None:
+    first = prepare_settings(load_settings({"data_dir": tmp_path}))
+    second = prepare_settings(load_settings({"data_dir": tmp_path}))
+    assert first.secret_key is not None
+    assert second.secret_key is not None
+    value = first.secret_key.get_secret_value()
+    assert value.startswith(DEV_MARKER)
+    assert len(value) >= len(DEV_MARKER) + 64
+    assert value == second.secret_key.get_secret_value()  # survives a restart
+    path = tmp_path / "dev-secrets" / "secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_dev_secret_copied_into_production_is_refused(tmp_path: Path) -> None:
+    copied = load_or_create_dev_secret(tmp_path, "secret_key")
+    settings = load_settings(production(tmp_path, secret_key=copied))
+    assert any("development-only" in p for p in production_problems(settings))
+
+
+def test_dev_secret_readable_by_others_is_refused(tmp_path: Path) -> None:
+    load_or_create_dev_secret(tmp_path, "secret_key")
+    path = tmp_path / "dev-secrets" / "secret_key"
+    path.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        load_or_create_dev_secret(tmp_path, "secret_key")
+
+
+def test_dev_secret_file_with_foreign_content_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "dev-secrets"
+    directory.mkdir()
+    (directory / "secret_key").write_text("hunter2")
+    (directory / "secret_key").chmod(0o600)
+    with pytest.raises(ValueError, match="does not hold"):
+        load_or_create_dev_secret(tmp_path, "secret_key")
+
+
+def test_config_check_does_not_create_secrets(tmp_path: Path) -> None:
+    settings = prepare_settings(load_settings({"data_dir": tmp_path}), create=False)
+    assert settings.secret_key is None
+    assert not (tmp_path / "dev-secrets").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("change-me-please-0123456789abcdefghij", True),
+        ("x" * 64, True),
+        ("0123456789" * 4, False),
+        (GOOD_SECRET, False),
+    ],
+)
+def test_placeholder_detection(value: str, expected: bool) -> None:
+    assert looks_like_placeholder(value) is expected
