@@ -21,6 +21,7 @@ import socket
 from typing import Any
 
 from apiflask import APIFlask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
@@ -50,6 +51,7 @@ GUNICORN_DEFAULTS: dict[str, Any] = {
     "preload_app": True,
     "proc_name": "strongroom",
     "control_socket_disable": True,  # no control socket written into $HOME
+    "logger_class": "strongroom.server.GunicornLogger",
 }
 
 _GUNICORN_REFUSALS: tuple[tuple[tuple[type[Exception], ...], int, str], ...] = (
@@ -111,6 +113,17 @@ def problem_bytes(problem: ProblemType, detail: str, request_id: str) -> bytes:
         f"X-Request-ID: {request_id}\r\n\r\n"
     )
     return head.encode("ascii") + body
+
+
+class GunicornLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own messages go through Strongroom's handler (JSON in production)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
 
 
 class ProblemThreadWorker(ThreadWorker):  # type: ignore[misc]
