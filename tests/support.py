@@ -16,10 +16,9 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from apiflask.fields import Integer, String
 from apiflask.validators import Length, Range
-from flask import request
 
 from strongroom.api import InputSchema
-from strongroom.middleware import accepts_body
+from strongroom.middleware import accepts_body, body_bytes
 
 log = logging.getLogger("tests.probe")
 
@@ -56,7 +55,7 @@ def search(query_data: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/raw")
 @accepts_body("application/octet-stream", limit="max_upload_size")
 def raw() -> dict[str, Any]:
-    return {"received": len(request.get_data())}
+    return {"received": len(body_bytes())}
 
 
 @bp.post("/signin")

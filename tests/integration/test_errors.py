@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -64,6 +65,35 @@ def test_upload_routes_have_their_own_limit(make_probe_app: AppFactory) -> None:
         "/api/v1/probe/raw", data=b"x" * 2049, content_type="application/octet-stream"
     )
     assert_problem(too_big, 413, "payload-too-large")
+
+
+def chunked(client: FlaskClient, path: str, body: bytes, content_type: str):  # type: ignore[no-untyped-def]
+    """A body sent without Content-Length, as gunicorn hands a chunked request over."""
+    return client.post(
+        path,
+        input_stream=io.BytesIO(body),
+        content_type=content_type,
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_chunked_json_over_limit_is_413_not_truncated(probe: FlaskClient) -> None:
+    body = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    assert_problem(
+        chunked(probe, "/api/v1/probe/echo", body, "application/json"), 413, "payload-too-large"
+    )
+    ok = chunked(probe, "/api/v1/probe/echo", b'{"name": "small"}', "application/json")
+    assert ok.get_json() == {"name": "small", "count": 1}
+
+
+@pytest.mark.parametrize(("size", "status"), [(2047, 200), (2048, 200), (2049, 413)])
+def test_chunked_upload_limit_is_exact(make_probe_app: AppFactory, size: int, status: int) -> None:
+    client = make_probe_app(max_upload_size=2048).test_client()
+    response = chunked(client, "/api/v1/probe/raw", b"x" * size, "application/octet-stream")
+    assert response.status_code == status
+    if status == 200:
+        assert response.get_json() == {"received": size}
 
 
 def test_wrong_content_type(probe: FlaskClient) -> None:
