@@ -9,6 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_PG_URL ?= $(or $(STRONGROOM_TEST_DATABASE_URL),postgresql://postgres@127.0.0.1:5432/test)
+TEST_REDIS_URL ?= $(or $(STRONGROOM_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
@@ -35,11 +36,13 @@ run: $(RUN_STAMP) ## Install, migrate and serve on http://127.0.0.1:8000 with SQ
 
 test: test-sqlite test-postgres ## Run every test: the suite on SQLite, then the database tests on PostgreSQL
 
-test-sqlite: $(DEV_STAMP) ## Run the suite on SQLite and the local disk
-	$(BIN)/pytest -m "not postgres"
+test-sqlite: $(DEV_STAMP) ## Run the suite on SQLite and the local disk (and the Redis tests)
+	env -u STRONGROOM_TEST_DATABASE_URL STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
+		$(BIN)/pytest -m "not postgres"
 
 test-postgres: $(DEV_STAMP) ## Run the database tests on PostgreSQL (TEST_PG_URL)
-	STRONGROOM_TEST_DATABASE_URL="$(TEST_PG_URL)" $(BIN)/pytest -m "db or postgres"
+	STRONGROOM_TEST_DATABASE_URL="$(TEST_PG_URL)" STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
+		$(BIN)/pytest -m "db or postgres"
 
 lint: $(DEV_STAMP) ## ruff (lint and format check), mypy and the import contracts
 	$(BIN)/ruff check strongroom tests

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import Schema
+from apiflask import APIFlask, Schema
 from apiflask.schema_adapters.marshmallow import parser
-from marshmallow import RAISE
+from marshmallow import RAISE, missing
 
-from strongroom.errors import PROBLEM_TYPE_BASE
+from strongroom.errors import PROBLEM_MIMETYPE, PROBLEM_TYPE_BASE
 
 
 class InputSchema(Schema):
@@ -58,11 +58,67 @@ VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def init_app() -> None:
-    """Make schemas, not webargs' per-location defaults, decide about unknown fields.
+def _load_json(req: Any, _schema: Any) -> Any:
+    """webargs' JSON loader, replaced: use the body the strict parser already read.
 
-    webargs silently drops unknown query parameters by default; with ``None`` it
-    defers to each schema, and ``InputSchema`` refuses them. The parser is shared by
-    the whole process, and every app Strongroom builds wants the same rule.
+    One parser for every JSON body means no gap between what the body check accepted
+    and what the schema sees (BOMs, duplicate keys, encodings).
+    """
+    if not req.get_data(cache=True):
+        return missing
+    return req.get_json()
+
+
+_PROBLEM_REFS = {"#/components/schemas/HTTPError", "#/components/schemas/ValidationError"}
+_BODY_PROBLEMS = {
+    "400": "Malformed JSON body",
+    "413": "Request body larger than the route's limit",
+    "415": "Body of a media type the route does not accept",
+}
+
+
+def problem_media_types(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Spec processor: error responses are ``application/problem+json``, and every
+    operation with a body documents the 400/413/415 the body checks can answer."""
+    if not isinstance(spec, dict):  # APIFlask hands processors the dict form
+        raise TypeError("the OpenAPI spec processor needs the spec as a dict")
+    spec.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+        "HTTPError", PROBLEM_SCHEMA
+    )
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "requestBody" in operation:
+                for status, description in _BODY_PROBLEMS.items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/HTTPError"}
+                                }
+                            },
+                        },
+                    )
+            for response in responses.values():
+                content = response.get("content", {})
+                body = content.get("application/json")
+                if body and body.get("schema", {}).get("$ref") in _PROBLEM_REFS:
+                    content[PROBLEM_MIMETYPE] = content.pop("application/json")
+    return spec
+
+
+def init_app(app: APIFlask) -> None:
+    """Wire the API conventions into ``app`` and the (process-wide) webargs parser.
+
+    webargs silently drops unknown query parameters by default; with ``unknown=None``
+    it defers to each schema, and ``InputSchema`` refuses them. (A schema for headers
+    or cookies would have to set ``unknown = EXCLUDE`` itself.) The parser is shared
+    by the whole process, and every app Strongroom builds wants the same rules.
     """
     parser.unknown = None
+    parser.location_loader("json")(_load_json)
+    app.spec_processor(problem_media_types)

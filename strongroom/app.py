@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     settings = load_settings(overrides)
     configure_logging(settings.log_level, settings.log_format)
     settings = prepare_settings(settings)
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            [f"STRONGROOM_DATA_DIR ({settings.data_dir}) cannot be created: {err.strerror}."]
+        ) from err
     for name in unknown_environment_names():
         log.warning("ignoring unknown setting %s (a typo?)", name)
     database = Database(settings)
@@ -57,7 +63,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     middleware.init_app(app)  # first, so every later hook sees the request id
     context.init_app(app, settings, database)
     errors.init_app(app)
-    api.init_app()
+    api.init_app(app)
     _init_cors(app, settings)
     if settings.trusted_proxy_hops:
         hops = settings.trusted_proxy_hops
@@ -95,7 +101,7 @@ def _configure(app: APIFlask, settings: Settings) -> None:
         SECRET_KEY=secret,
         DEBUG=settings.debug,
         STRONGROOM_MODE=settings.mode,
-        # The ceiling for any body; each route lowers it (see middleware.accepts_body).
+        # The ceiling for any body; each route lowers it (see bodies.accepts_body).
         MAX_CONTENT_LENGTH=max(settings.max_upload_size, settings.max_request_size),
         HTTP_ERROR_SCHEMA=PROBLEM_SCHEMA,
         VALIDATION_ERROR_SCHEMA=VALIDATION_PROBLEM_SCHEMA,
@@ -112,13 +118,17 @@ def _init_cors(app: APIFlask, settings: Settings) -> None:
     if not origins:
         return  # no origin is allowed, so no CORS header is ever sent
     wildcard = "*" in origins
+    # flask-cors reads any origin string with regex characters (IPv6 brackets, dots
+    # aside) as a pattern; anchored, escaped patterns make each one match only itself.
+    exact = [re.compile("^" + re.escape(origin) + "$") for origin in origins]
     CORS(
         app,
-        resources={r"/api/*": {"origins": "*" if wildcard else origins}},
+        resources={r"/api/*": {"origins": "*" if wildcard else exact}},
         # Credentials only ever go to origins named one by one, never to '*'.
         supports_credentials=not wildcard,
         send_wildcard=wildcard,
         allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
         expose_headers=[middleware.REQUEST_ID_HEADER],
         max_age=600,
+        always_send=False,  # no CORS headers without an Origin: the list stays private
     )

@@ -74,7 +74,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk before it is acknowledged, even across power loss
+        # (NORMAL in WAL mode may lose the last commits); uploads and the ledger
+        # promise exactly that.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -111,9 +114,19 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+MIGRATION_LOCK_ID = 0x5354524F4E47  # "STRONG": the PostgreSQL advisory lock for migrations
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` in one transaction."""
+    """Apply migrations up to ``revision`` in one transaction.
+
+    Several instances may run ``db upgrade`` at once during a rolling deploy; on
+    PostgreSQL a transaction-scoped advisory lock makes them take turns (the later
+    ones then find nothing to do). SQLite's write lock does the same on its own.
+    """
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         command.upgrade(alembic_config(connection), revision)
 
 

@@ -195,7 +195,9 @@ def _flatten(location: str, prefix: str, node: Any, out: list[dict[str, str]]) -
 def _handle_unexpected(exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, extra={"error_class": type(exc).__name__})
     extra: dict[str, Any] = {}
-    if current_app.config.get("STRONGROOM_MODE") == Mode.DEVELOPMENT:
+    # Only with debug on, which production refuses: development mode alone may be
+    # listening on a public interface.
+    if current_app.debug and current_app.config.get("STRONGROOM_MODE") != Mode.PRODUCTION:
         extra["traceback"] = traceback.format_exception(exc)
     return problem_response(
         INTERNAL,

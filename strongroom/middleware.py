@@ -1,9 +1,6 @@
-"""What happens to every request before and after its view: request id, body checks,
-access log.
+"""What happens to every request around its view: the request id and the access log.
 
-Body checks run before the view, so an oversized, mistyped or malformed body is
-refused without the view ever seeing it; a body whose ``Content-Length`` is over the
-limit is refused before a byte of it is read.
+Body checks live in ``strongroom.bodies``; both are installed by ``init_app``.
 """
 
 from __future__ import annotations
@@ -13,13 +10,12 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from flask import Flask, Request, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
-from strongroom.context import get_settings
-from strongroom.errors import BodyTooLarge, InvalidHeader, MalformedJson, UnsupportedMediaType
+from strongroom import bodies
+from strongroom.errors import InvalidHeader
 from strongroom.logs import request_id_var
 
 log = logging.getLogger("strongroom.access")
@@ -27,41 +23,18 @@ log = logging.getLogger("strongroom.access")
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-JSON_TYPES = ("application/json",)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class StrongroomRequest(Request):
-    """Turns an unparsable JSON body into ``MalformedJson`` (a 400 problem)."""
+def sensitive_path(view: F) -> F:
+    """Mark a route whose URL holds a secret (a share-link token, say).
 
-    def on_json_loading_failed(self, e: ValueError | None) -> Any:
-        raise MalformedJson(f"The body is not valid JSON: {e}") from e
-
-
-@dataclass(frozen=True)
-class BodyPolicy:
-    """What a route accepts as a request body."""
-
-    media_types: tuple[str, ...] = JSON_TYPES
-    limit: Literal["max_request_size", "max_upload_size"] = "max_request_size"
-
-
-DEFAULT_POLICY = BodyPolicy()
-
-
-def accepts_body(
-    *media_types: str, limit: Literal["max_request_size", "max_upload_size"] = "max_request_size"
-) -> Callable[[F], F]:
-    """Declare the media types and size limit of a route's body (default: JSON, 1 MiB)."""
-    policy = BodyPolicy(media_types or JSON_TYPES, limit)
-
-    def decorate(view: F) -> F:
-        view._strongroom_body = policy  # type: ignore[attr-defined]
-        return view
-
-    return decorate
+    Its access log lines then show the route template (``/s/<token>``), never the
+    actual path.
+    """
+    view._strongroom_sensitive_path = True  # type: ignore[attr-defined]
+    return view
 
 
 def new_request_id() -> str:
@@ -83,48 +56,11 @@ def _start_request() -> None:
     request_id_var.set(g.request_id)
 
 
-def _body_policy() -> BodyPolicy:
+def _logged_path() -> str:
     view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, "_strongroom_body", DEFAULT_POLICY)
-
-
-def _check_body() -> None:
-    if request.method not in _BODY_METHODS or request.endpoint is None:
-        return  # routing failed: the 404/405 is raised after the hooks
-    policy = _body_policy()
-    limit = getattr(get_settings(), policy.limit)
-    g.body_limit = limit
-    size = request.content_length
-    if size is not None and size > limit:
-        raise BodyTooLarge(f"The request body is {size} bytes; the limit is {limit} bytes.")
-    # A body sent without a length is cut off one byte past the limit, so that byte
-    # tells "exactly at the limit" from "over it" (werkzeug stops silently at its cap).
-    request.max_content_length = limit + 1
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if not (size or chunked):
-        return
-    mimetype = request.mimetype
-    if mimetype not in policy.media_types:
-        expected = " or ".join(policy.media_types)
-        raise UnsupportedMediaType(
-            f"Send the body as {expected} (got {mimetype or 'no Content-Type'})."
-        )
-    if mimetype in JSON_TYPES:
-        body_bytes()
-        request.get_json()  # parse now so malformed JSON fails before the view runs
-
-
-def body_bytes() -> bytes:
-    """The whole request body, refused with ``BodyTooLarge`` when over the route's limit.
-
-    Views that read a body in one piece use this rather than ``request.get_data()``,
-    which would hand over a body without a length truncated at the cap.
-    """
-    data = request.get_data(cache=True)
-    limit = g.get("body_limit", get_settings().max_request_size)
-    if len(data) > limit:
-        raise BodyTooLarge(f"The request body is over the limit of {limit} bytes.")
-    return data
+    if request.url_rule is not None and getattr(view, "_strongroom_sensitive_path", False):
+        return request.url_rule.rule
+    return request.path
 
 
 def _finish_request(response: Response) -> Response:
@@ -132,14 +68,15 @@ def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request_id
     started = g.get("started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    path = _logged_path()
     log.info(
         "%s %s %s",
         request.method,
-        request.path,
+        path,
         response.status_code,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": path,  # never the query string: it may carry tokens
             "route": request.url_rule.rule if request.url_rule else None,
             "status": response.status_code,
             "duration_ms": duration_ms,
@@ -155,8 +92,7 @@ def _reset_context(_exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.request_class = StrongroomRequest
-    app.before_request(_start_request)
-    app.before_request(_check_body)
+    app.before_request(_start_request)  # first, so every later hook has the request id
+    bodies.init_app(app)
     app.after_request(_finish_request)
     app.teardown_request(_reset_context)

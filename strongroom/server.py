@@ -54,30 +54,34 @@ GUNICORN_DEFAULTS: dict[str, Any] = {
     "logger_class": "strongroom.server.GunicornLogger",
 }
 
-_GUNICORN_REFUSALS: tuple[tuple[tuple[type[Exception], ...], int, str], ...] = (
-    ((http_errors.LimitRequestLine,), 414, "The request line is too long."),
-    ((http_errors.LimitRequestHeaders,), 431, "The request headers are too large or too many."),
-    ((http_errors.UnsupportedTransferCoding,), 501, "This transfer coding is not supported."),
-    ((http_errors.ForbiddenProxyRequest,), 403, "Proxy requests are not allowed."),
+_NOT_HTTP = "The request is not valid HTTP/1.1"
+_GUNICORN_REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
+    (http_errors.LimitRequestLine, 414, "The request line is too long."),
+    (http_errors.LimitRequestHeaders, 431, "The request headers are too large or too many."),
+    (http_errors.UnsupportedTransferCoding, 501, "This transfer coding is not supported."),
+    (http_errors.ForbiddenProxyRequest, 403, "Proxy requests are not allowed."),
     (
-        (
-            http_errors.InvalidRequestLine,
-            http_errors.InvalidRequestMethod,
-            http_errors.InvalidHTTPVersion,
-            http_errors.InvalidHeader,
-            http_errors.InvalidHeaderName,
-            http_errors.ObsoleteFolding,
-            http_errors.InvalidChunkSize,
-            http_errors.ChunkMissingTerminator,
-            http_errors.InvalidChunkExtension,
-            http_errors.InvalidProxyLine,
-            http_errors.InvalidSchemeHeaders,
-            http_errors.ExpectationFailed,
-        ),
+        http_errors.InvalidRequestLine,
         400,
-        "The request is not valid HTTP/1.1 (bytes outside ASCII in the request line or "
-        "headers must be percent-encoded).",
+        f"{_NOT_HTTP}: the request line is malformed "
+        "(bytes outside ASCII must be percent-encoded).",
     ),
+    (http_errors.InvalidRequestMethod, 400, f"{_NOT_HTTP}: the method is malformed."),
+    (http_errors.InvalidHTTPVersion, 400, f"{_NOT_HTTP}: unsupported HTTP version."),
+    (http_errors.InvalidHeaderName, 400, f"{_NOT_HTTP}: a header name is malformed."),
+    (
+        http_errors.InvalidHeader,
+        400,
+        f"{_NOT_HTTP}: a header is malformed or conflicts with "
+        "another (control characters, or both Content-Length and chunked).",
+    ),
+    (http_errors.ObsoleteFolding, 400, f"{_NOT_HTTP}: folded header lines are obsolete."),
+    (http_errors.InvalidChunkSize, 400, f"{_NOT_HTTP}: a chunk size is malformed."),
+    (http_errors.ChunkMissingTerminator, 400, f"{_NOT_HTTP}: a chunk is not terminated."),
+    (http_errors.InvalidChunkExtension, 400, f"{_NOT_HTTP}: a chunk extension is malformed."),
+    (http_errors.InvalidProxyLine, 400, f"{_NOT_HTTP}: the PROXY line is malformed."),
+    (http_errors.InvalidSchemeHeaders, 400, f"{_NOT_HTTP}: conflicting scheme headers."),
+    (http_errors.ExpectationFailed, 400, f"{_NOT_HTTP}: the Expect header cannot be met."),
 )
 
 
@@ -87,8 +91,10 @@ def default_workers() -> int:
 
 def refusal_for(exc: Exception) -> tuple[int, str] | None:
     """The status and explanation for a request gunicorn could not parse, if it is one."""
-    for classes, status, detail in _GUNICORN_REFUSALS:
-        if isinstance(exc, classes):
+    if isinstance(exc, http_errors.InvalidResponseHeader | http_errors.InvalidResponseHeaderName):
+        return None  # a header the app produced: the app's fault, gunicorn's 500
+    for cls, status, detail in _GUNICORN_REFUSALS:
+        if isinstance(exc, cls):
             return status, detail
     return None
 
@@ -165,6 +171,13 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> APIFlask:
         return self.application
+
+    def run(self) -> None:
+        with self.application.app_context():
+            # The master built the app and checked the schema; it serves nothing, so
+            # it keeps no connection open while the workers run.
+            get_database().dispose()
+        super().run()
 
 
 def _post_fork(_server: Any, worker: Any) -> None:

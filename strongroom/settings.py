@@ -29,6 +29,7 @@ KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 
+URL_FIELDS = frozenset({"database_url", "redis_url"})
 _ORIGIN_RE = re.compile(r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
@@ -66,7 +67,8 @@ class Settings(BaseSettings):
     )
     debug: bool = Field(
         default=False,
-        description="Flask debug mode (only with `strongroom serve --dev`). Refused in production.",
+        description="Flask debug mode: the interactive debugger under `strongroom serve --dev` "
+        "and tracebacks in error responses. Refused in production.",
     )
     secret_key: SecretStr | None = Field(
         None,
@@ -199,6 +201,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def __repr_args__(self) -> Any:
+        # URLs may carry passwords; keep them out of reprs, tracebacks and logs.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name in URL_FIELDS and value else value
+
 
 def normalise_database_url(url: str, data_dir: Path) -> str:
     """Return the SQLAlchemy URL to use, choosing the driver Strongroom ships with."""
@@ -249,10 +256,17 @@ def unknown_environment_names(environ: Mapping[str, str] | None = None) -> list[
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, for display."""
+    """The URL with any password (in the authority or a ``password=`` query) as ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    if parts.password is None and "password" not in parts.query.lower():
+        return url  # nothing to hide (and urlunsplit would rewrite sqlite:////path)
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if parts.query:
+        query = [
+            f"{key}=***" if key.lower() in {"password", "passwd"} else f"{key}{sep}{value}"
+            for key, sep, value in (pair.partition("=") for pair in parts.query.split("&"))
+        ]
+        parts = parts._replace(query="&".join(query))
+    return urlunsplit(parts)

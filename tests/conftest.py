@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from apiflask import APIFlask
 from click.testing import CliRunner
 from flask.testing import FlaskClient
@@ -29,6 +30,7 @@ from strongroom.db import Database, upgrade
 from strongroom.settings import ENV_PREFIX, load_settings, normalise_database_url
 
 PG_ENV = "STRONGROOM_TEST_DATABASE_URL"
+REDIS_ENV = "STRONGROOM_TEST_REDIS_URL"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DB_FIXTURES = {"database_url", "fresh_database_url"}
 
@@ -41,6 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
         if "postgres_url" in fixtures:
             item.add_marker(pytest.mark.postgres)
+        if "redis_url" in fixtures:
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(autouse=True)
@@ -110,6 +114,27 @@ def postgres_url(_postgres: PostgresSchemas | None) -> str:
         pytest.skip(f"{PG_ENV} is not set")
     _postgres.check_reachable()
     return _postgres.new()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis named by the environment, its test database emptied before and after."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if IN_CI:
+            pytest.fail(f"{REDIS_ENV} is not set; CI runs the Redis tests", pytrace=False)
+        pytest.skip(f"{REDIS_ENV} is not set")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as err:
+        message = f"Redis at {url} is unreachable: {err}"
+        if IN_CI:
+            pytest.fail(f"{message} (CI requires it)", pytrace=False)
+        pytest.skip(message)
+    yield url
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture

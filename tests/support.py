@@ -16,9 +16,11 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from apiflask.fields import Integer, String
 from apiflask.validators import Length, Range
+from flask import request
 
 from strongroom.api import InputSchema
-from strongroom.middleware import accepts_body, body_bytes
+from strongroom.bodies import accepts_body
+from strongroom.middleware import sensitive_path
 
 log = logging.getLogger("tests.probe")
 
@@ -55,7 +57,7 @@ def search(query_data: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/raw")
 @accepts_body("application/octet-stream", limit="max_upload_size")
 def raw() -> dict[str, Any]:
-    return {"received": len(body_bytes())}
+    return {"received": len(request.get_data())}
 
 
 @bp.post("/signin")
@@ -67,6 +69,12 @@ def signin(json_data: dict[str, Any]) -> dict[str, Any]:
         extra={"username": json_data["username"], "password": json_data["password"]},
     )
     return {"ok": True}
+
+
+@bp.get("/link/<token>")
+@sensitive_path
+def link(token: str) -> dict[str, Any]:
+    return {"length": len(token)}
 
 
 @bp.get("/boom")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -77,6 +78,19 @@ def check_data_dir(data_dir: Path) -> CheckResult:
         log.warning("readiness: data directory not writable", extra={"errno": err.errno})
         return CheckResult("data_dir", ok=False, detail="not writable")
     return CheckResult("data_dir", ok=True)
+
+
+def check_redis(url: str) -> CheckResult:
+    """Redis answers PING within a second."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        log.warning("readiness: redis unreachable", extra={"error_class": type(err).__name__})
+        return CheckResult("redis", ok=False, detail="unreachable")
+    finally:
+        client.close()
+    return CheckResult("redis", ok=True)
 
 
 def readiness(checks: list[Callable[[], list[CheckResult]]]) -> Readiness:

@@ -23,20 +23,32 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
+_NOT_READY_RESPONSE: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]] = {
+    503: {
+        "description": "Not ready: `failing` names the failed checks",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReadinessOut"}}},
+    }
+}
+
+
 @bp.get("/readyz")
 @bp.output(ReadinessOut)
 @bp.doc(
     summary="Readiness",
-    description="200 when the database is reachable and migrated and the data directory is "
-    "writable; 503 naming the failing checks otherwise.",
-    responses={503: "Not ready: see `failing`"},
+    description="200 when the database is reachable and migrated, the data directory is "
+    "writable and Redis (when configured) answers; 503 naming the failing checks otherwise.",
+    responses=_NOT_READY_RESPONSE,
 )
 def readyz() -> tuple[dict[str, Any], int]:
     engine = get_database().engine
-    data_dir = get_settings().data_dir
-    result = services.readiness(
-        [lambda: services.check_database(engine), lambda: [services.check_data_dir(data_dir)]]
-    )
+    settings = get_settings()
+    checks = [
+        lambda: services.check_database(engine),
+        lambda: [services.check_data_dir(settings.data_dir)],
+    ]
+    if settings.redis_url:
+        checks.append(lambda: [services.check_redis(settings.redis_url)])
+    result = services.readiness(checks)
     body = {
         "status": "ready" if result.ready else "unready",
         "failing": result.failing,

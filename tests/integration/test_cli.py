@@ -100,3 +100,15 @@ def test_dev_server_is_refused_in_production(runner: CliRunner) -> None:
     result = runner.invoke(main, ["serve", "--dev"], env=env)
     assert result.exit_code == 2
     assert "--dev runs Flask's development server" in result.output
+
+
+def test_a_world_readable_dev_secret_stops_the_start(runner: CliRunner) -> None:
+    secret_file = Path("var/dev-secrets/secret_key")
+    secret_file.parent.mkdir(parents=True)
+    secret_file.write_text("strongroom-dev-" + secrets.token_urlsafe(32))
+    secret_file.chmod(0o644)
+    result = runner.invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code == 2
+    assert "Development secret unusable" in result.output
+    assert "chmod 600" in result.output
+    assert "Traceback" not in result.output

@@ -59,3 +59,24 @@ def test_wildcard_outside_production_never_sends_credentials(make_app: AppFactor
     response = client.get(SPEC, headers={"Origin": "https://any.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_ipv6_origins_match_exactly(make_app: AppFactory) -> None:
+    # Brackets would turn a plain origin into a regex character class if passed raw.
+    client = make_app(cors_origins=["http://[::1]:3000"]).test_client()
+    ok = client.get(SPEC, headers={"Origin": "http://[::1]:3000"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "http://[::1]:3000"
+    for origin in ("http://1:3000", "http://::3000", "http://:3000"):
+        response = client.get(SPEC, headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in response.headers, origin
+
+
+def test_dots_in_origins_are_not_wildcards(make_app: AppFactory) -> None:
+    client = make_app(cors_origins=[ALLOWED]).test_client()
+    response = client.get(SPEC, headers={"Origin": "https://filesXexample"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_no_origin_header_reveals_nothing(make_app: AppFactory) -> None:
+    response = make_app(cors_origins=[ALLOWED]).test_client().get(SPEC)
+    assert not any(name.startswith("Access-Control-") for name, _ in response.headers)

@@ -111,8 +111,28 @@ def test_missing_content_type(probe: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"name": ', b"{'name': 'x'}", b'{"name": "\xff\xfe"}', b"\x00\x01"],
-    ids=["truncated", "single-quotes", "invalid-utf8", "binary"],
+    [
+        b'{"name": ',
+        b"{'name': 'x'}",
+        b'{"name": "\xff\xfe"}',
+        b"\x00\x01",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'\xef\xbb\xbf{"name": "x"}',
+        '{"name": "x"}'.encode("utf-16"),
+        b'{"name": "x", "name": "admin"}',
+        b'{"name": NaN}',
+    ],
+    ids=[
+        "truncated",
+        "single-quotes",
+        "invalid-utf8",
+        "binary",
+        "deep-nesting",
+        "utf8-bom",
+        "utf16",
+        "duplicate-key",
+        "nan",
+    ],
 )
 def test_malformed_json(probe: FlaskClient, body: bytes) -> None:
     response = probe.post("/api/v1/probe/echo", data=body, content_type="application/json")
@@ -171,8 +191,10 @@ def test_internal_error_hides_internals(probe: FlaskClient) -> None:
     assert "request id" in problem["detail"]
 
 
-def test_internal_error_shows_traceback_in_development(make_probe_app: AppFactory) -> None:
-    client = make_probe_app(mode="development").test_client()
+def test_internal_error_shows_traceback_only_with_debug(make_probe_app: AppFactory) -> None:
+    plain = make_probe_app(mode="development").test_client().get("/api/v1/probe/boom")
+    assert "traceback" not in plain.get_json()
+    client = make_probe_app(mode="development", debug=True).test_client()
     response = client.get("/api/v1/probe/boom")
     assert response.status_code == 500
     assert "RuntimeError" in "".join(response.get_json()["traceback"])

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.test import TestResponse
 
 from strongroom.context import get_database
 from tests.conftest import AppFactory, migrate
 from tests.support import TcpForwarder
+
+
+def readiness_after_outage(client: FlaskClient, forwarder: TcpForwarder) -> TestResponse:
+    """``/readyz`` once while the dependency behind ``forwarder`` is up, then after it drops."""
+    try:
+        assert client.get("/readyz").status_code == 200
+        forwarder.stop()
+        return client.get("/readyz")
+    finally:
+        forwarder.stop()
 
 
 def test_healthz_needs_nothing(client: FlaskClient) -> None:
@@ -75,16 +87,26 @@ def test_unready_when_postgres_goes_down(make_app: AppFactory, postgres_url: str
     url = make_url(postgres_url)
     forwarder = TcpForwarder(url.host or "127.0.0.1", url.port or 5432)
     proxied = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(hide_password=False)
-    try:
-        client = make_app(database_url=proxied).test_client()
-        assert client.get("/readyz").status_code == 200
-        forwarder.stop()
-        response = client.get("/readyz")
-    finally:
-        forwarder.stop()
+    client = make_app(database_url=proxied).test_client()
+    response = readiness_after_outage(client, forwarder)
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "unready"
     assert "database" in body["failing"]
     assert "127.0.0.1" not in response.get_data(as_text=True)  # no connection details leak
     assert client.get("/healthz").status_code == 200  # liveness does not depend on it
+
+
+def test_ready_checks_redis_when_configured(make_app: AppFactory, redis_url: str) -> None:
+    body = make_app(redis_url=redis_url).test_client().get("/readyz").get_json()
+    assert body["status"] == "ready"
+    assert body["checks"]["redis"] == {"ok": True, "detail": ""}
+
+
+def test_unready_when_redis_goes_down(make_app: AppFactory, redis_url: str) -> None:
+    url = urlsplit(redis_url)
+    forwarder = TcpForwarder(url.hostname or "127.0.0.1", url.port or 6379)
+    client = make_app(redis_url=f"redis://127.0.0.1:{forwarder.port}/15").test_client()
+    response = readiness_after_outage(client, forwarder)
+    assert response.status_code == 503
+    assert response.get_json()["failing"] == ["redis"]

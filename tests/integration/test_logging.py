@@ -38,7 +38,8 @@ def test_access_log_line_and_no_secrets(
     assert line["status"] == 200
     assert line["request_id"] == "log-test-1"
     assert isinstance(line["duration_ms"], float)
-    assert "user_id" in line
+    assert line["user_id"] is None  # nobody is signed in
+    assert line["route"] == "/api/v1/probe/signin"
     attempt = [r for r in records if r["message"] == "sign-in attempt"]
     assert attempt[0]["password"] == "[redacted]"
     assert attempt[0]["username"] == "ann"
@@ -69,3 +70,20 @@ def test_unhandled_errors_are_logged_with_traceback(
     error = next(r for r in records if r["message"] == "unhandled error")
     assert error["level"] == "ERROR"
     assert "RuntimeError" in error["exception"]
+
+
+def test_sensitive_paths_are_logged_as_their_route(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = make_app(log_format="json")
+    app.register_blueprint(support.bp)
+    response = app.test_client().get("/api/v1/probe/link/TOPSECRETLINKTOKEN")
+    assert response.status_code == 200
+    output = capsys.readouterr().err
+    assert "TOPSECRETLINKTOKEN" not in output
+    access = [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"strongroom.access"' in line
+    ]
+    assert access[0]["path"] == "/api/v1/probe/link/<token>"

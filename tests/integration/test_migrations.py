@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from strongroom.app import create_app
 from strongroom.db import Database, schema_status, upgrade
@@ -65,17 +66,23 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
         database.dispose()
 
 
-def test_sqlite_can_begin_immediate(tmp_path: object) -> None:
-    """The ledger serializes appends with BEGIN IMMEDIATE; the engine must allow it."""
+def test_sqlite_begin_immediate_takes_the_write_lock(tmp_path: object) -> None:
+    """The ledger serializes appends with BEGIN IMMEDIATE; it must lock out other writers
+    at BEGIN, not at the first write (a plain BEGIN would let both start)."""
     database = Database(load_settings({"data_dir": str(tmp_path)}))
     try:
-        conn = database.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            conn.execute(text("CREATE TABLE t (x INTEGER)"))
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-        other = database.engine.connect()
-        assert other.execute(text("SELECT count(*) FROM t")).scalar() == 1
-        other.close()
-        conn.close()
+        with database.engine.begin() as setup:
+            setup.execute(text("CREATE TABLE t (x INTEGER)"))
+        first = database.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        second = database.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        second.connection.driver_connection.execute("PRAGMA busy_timeout=50")
+        with first.begin():
+            first.execute(text("SELECT count(*) FROM t"))  # a read: BEGIN alone took the lock
+            with pytest.raises(OperationalError, match="locked"), second.begin():
+                second.execute(text("SELECT 1"))
+        with second.begin():  # free again once the first one commits
+            second.execute(text("INSERT INTO t VALUES (1)"))
+        first.close()
+        second.close()
     finally:
         database.dispose()

@@ -34,3 +34,12 @@ def test_request_schemas_and_problem_responses_are_described(probe: FlaskClient)
 
 def test_no_docs_ui_that_would_load_from_a_cdn(client: FlaskClient) -> None:
     assert client.get("/docs").status_code == 404
+
+
+def test_errors_are_documented_as_problem_json(probe: FlaskClient) -> None:
+    spec = probe.get("/api/v1/openapi.json").get_json()
+    echo = spec["paths"]["/api/v1/probe/echo"]["post"]["responses"]
+    for status in ("400", "413", "415", "422"):
+        assert list(echo[status]["content"]) == ["application/problem+json"], status
+    ready_503 = spec["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert ready_503["content"]["application/json"]["schema"]["$ref"].endswith("/ReadinessOut")

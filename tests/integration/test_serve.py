@@ -77,6 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     log.close()
     output = (tmp_path / "server.log").read_text()
     assert "Strongroom is starting in development mode on http://127.0.0.1:" in output
+    assert f"development secrets: {tmp_path / 'var' / 'dev-secrets'}" in output
     assert "Traceback" not in output
 
 
@@ -146,3 +147,37 @@ def test_unmigrated_database_exits_with_advice(tmp_path: Path) -> None:
     result = run_cli("serve", env=base_env(tmp_path))
     assert result.returncode == 2
     assert "run `strongroom db upgrade` first" in result.stderr
+
+
+@pytest.mark.postgres
+def test_workers_share_a_postgres_database(tmp_path: Path, fresh_database_url: str) -> None:
+    """Several gunicorn workers, each with its own pool after the fork, all ready."""
+    env = base_env(tmp_path, STRONGROOM_DATABASE_URL=fresh_database_url)
+    migrated = run_cli("db", "upgrade", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            statuses = []
+            deadline = time.monotonic() + 30
+            while len(statuses) < 20 and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/readyz", timeout=5
+                    ) as response:
+                        statuses.append((response.status, json.load(response)["status"]))
+                except OSError:
+                    assert process.poll() is None, log_path.read_text()
+                    time.sleep(0.2)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert statuses == [(200, "ready")] * 20, log_path.read_text()
+    assert "Traceback" not in log_path.read_text()

@@ -11,7 +11,12 @@ import pytest
 
 import strongroom
 from strongroom.devkeys import DEV_MARKER, load_or_create_dev_secret
-from strongroom.guard import looks_like_placeholder, prepare_settings, production_problems
+from strongroom.guard import (
+    looks_like_placeholder,
+    prepare_settings,
+    production_problems,
+    too_guessable,
+)
 from strongroom.settings import ConfigError, load_settings
 
 GOOD_SECRET = secrets.token_urlsafe(48)
@@ -36,7 +41,13 @@ def test_good_production_settings_pass(tmp_path: Path) -> None:
         ({"secret_key": "Kq8#zL2!mW9@xR4$"}, "is 16 bytes long"),
         ({"secret_key": "your-secret-key-here-min-32-chars"}, "placeholder"),
         ({"secret_key": "CHANGEME-" + GOOD_SECRET}, "placeholder"),
-        ({"secret_key": "ab" * 40}, "placeholder"),
+        ({"secret_key": "ab" * 40}, "not randomness"),
+        ({"secret_key": "0123456789" * 4}, "not randomness"),
+        ({"secret_key": "abcdefghijklmnopqrstuvwxyz012345"}, "not randomness"),
+        ({"secret_key": "development-key-for-local-use-only"}, "not randomness"),
+        ({"secret_key": "s3cr3t-k3y-f0r-pr0duct10n-d3pl0y!"}, "not randomness"),
+        ({"secret_key": "my-company-strongroom-production-secret-2026"}, "placeholder"),
+        ({"secret_key": " " + DEV_MARKER + "0123456789abcdef" * 4}, "development-only secret"),
         ({"secret_key": DEV_MARKER + "0123456789abcdef" * 4}, "development-only secret"),
         ({"debug": True}, "STRONGROOM_DEBUG is on"),
         ({"cors_origins": "https://a.example,*"}, "allows every origin"),
@@ -125,10 +136,23 @@ def test_config_check_does_not_create_secrets(tmp_path: Path) -> None:
     ("value", "expected"),
     [
         ("change-me-please-0123456789abcdefghij", True),
-        ("x" * 64, True),
-        ("0123456789" * 4, False),
+        ("your-secret-key-here-min-32-chars", True),
         (GOOD_SECRET, False),
     ],
 )
 def test_placeholder_detection(value: str, expected: bool) -> None:
     assert looks_like_placeholder(value) is expected
+
+
+@pytest.mark.parametrize(
+    "value", [secrets.token_hex(16), secrets.token_urlsafe(32), secrets.token_urlsafe(64)]
+)
+def test_random_tokens_are_not_too_guessable(value: str) -> None:
+    assert not too_guessable(value)
+
+
+def test_unusable_dev_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    load_or_create_dev_secret(tmp_path, "secret_key")
+    (tmp_path / "dev-secrets" / "secret_key").chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        prepare_settings(load_settings({"data_dir": tmp_path}))

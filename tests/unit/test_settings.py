@@ -113,6 +113,20 @@ def test_mask_url_hides_passwords_only() -> None:
     )
     assert mask_url("sqlite:////srv/x.db") == "sqlite:////srv/x.db"
     assert mask_url("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert mask_url("postgresql://db/x?user=app&password=pw&sslmode=require") == (
+        "postgresql://db/x?user=app&password=***&sslmode=require"
+    )
+
+
+def test_repr_never_shows_url_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRONGROOM_DATABASE_URL", "postgresql://app:dbpassword@db/x")
+    monkeypatch.setenv("STRONGROOM_REDIS_URL", "redis://:redispassword@cache:6379/0")
+    monkeypatch.setenv("STRONGROOM_SECRET_KEY", "k" * 40)
+    text = repr(load_settings())
+    assert "dbpassword" not in text
+    assert "redispassword" not in text
+    assert "k" * 40 not in text
+    assert "app:***@db" in text
 
 
 def test_unknown_prefixed_names_are_found() -> None:
