@@ -12,12 +12,21 @@ from flask_cors import CORS
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from strongroom import __version__, api, context, errors, middleware
+from strongroom import __version__, api, context, errors, middleware, ratelimit
+from strongroom.admin import views as admin_views
+from strongroom.admin.bootstrap import bootstrap_admin
 from strongroom.api import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA
+from strongroom.auth import authn
+from strongroom.auth import views as auth_views
+from strongroom.auth.deps import AuthDeps
+from strongroom.auth.passwords import Passwords
+from strongroom.auth.tokens import SeedBox
+from strongroom.clock import SystemClock
 from strongroom.db import Database, schema_status
 from strongroom.guard import prepare_settings
 from strongroom.logs import configure_logging
 from strongroom.ops.views import bp as ops_bp
+from strongroom.ratelimit import RateLimits
 from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
 
 log = logging.getLogger(__name__)
@@ -71,6 +80,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
     app.register_blueprint(ops_bp)
+    app.register_blueprint(auth_views.bp)
+    app.register_blueprint(admin_views.bp)
+    deps = AuthDeps(
+        settings=settings,
+        passwords=Passwords(settings),
+        seeds=SeedBox(settings.secret_key.get_secret_value() if settings.secret_key else ""),
+        clock=SystemClock(),
+        limits=RateLimits(settings),
+    )
+    authn.init_app(app, deps)
+    ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views
+    bootstrap_admin(database, deps)
     return app
 
 

@@ -19,6 +19,8 @@ from apiflask.exceptions import HTTPError, _ValidationError
 from flask import Flask, Response, current_app, json, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from strongroom.auth import exceptions as auth
+from strongroom.exceptions import StrongroomError
 from strongroom.logs import request_id_var
 from strongroom.settings import Mode
 
@@ -71,7 +73,7 @@ STATUS_PROBLEMS: dict[int, ProblemType] = {
 INTERNAL = STATUS_PROBLEMS[500]
 
 
-class RequestError(Exception):
+class RequestError(StrongroomError):
     """A request that is broken at the protocol level (before any view runs)."""
 
 
@@ -97,6 +99,28 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     InvalidHeader: ProblemType("invalid-header", 400, "Invalid header"),
     UnsupportedMediaType: STATUS_PROBLEMS[415],
     BodyTooLarge: STATUS_PROBLEMS[413],
+    # Accounts. Most specific first does not matter: the lookup walks each class's MRO.
+    auth.InvalidCredentials: ProblemType("invalid-credentials", 401, "Sign-in failed"),
+    auth.Unauthenticated: STATUS_PROBLEMS[401],
+    auth.ChallengeExpired: ProblemType("challenge-expired", 401, "Sign-in expired"),
+    auth.CsrfFailed: ProblemType("csrf-failed", 403, "CSRF token missing or wrong"),
+    auth.Forbidden: STATUS_PROBLEMS[403],
+    auth.SessionOnly: ProblemType("session-required", 403, "Not allowed with a token"),
+    auth.PasswordChangeRequired: ProblemType(
+        "password-change-required", 403, "Password change required"
+    ),
+    auth.TwoFactorSetupRequired: ProblemType(
+        "two-factor-setup-required", 403, "Two-factor set-up required"
+    ),
+    auth.RegistrationClosed: ProblemType("registration-closed", 403, "Registration not open"),
+    auth.AccountNotFound: STATUS_PROBLEMS[404],
+    auth.UsernameTaken: ProblemType("username-taken", 409, "Username taken"),
+    auth.Conflict: STATUS_PROBLEMS[409],
+    auth.InvalidUsername: ProblemType("invalid-username", 422, "Username not allowed"),
+    auth.PasswordRejected: ProblemType("password-rejected", 422, "Password not accepted"),
+    auth.InvalidCode: ProblemType("invalid-code", 422, "Code not accepted"),
+    auth.Throttled: STATUS_PROBLEMS[429],
+    auth.LimiterUnavailable: STATUS_PROBLEMS[503],
 }
 
 
@@ -148,10 +172,10 @@ def problem_response(
     return response
 
 
-def _handle_request_error(exc: Exception) -> Response:
+def _handle_domain_error(exc: StrongroomError) -> Response:
     problem = problem_for_exception(exc) or STATUS_PROBLEMS[400]
     log.info("request refused: %s", problem.slug, extra={"reason": str(exc)})
-    return problem_response(problem, str(exc))
+    return problem_response(problem, str(exc), headers=exc.headers, extra=exc.extra)
 
 
 def _handle_http_exception(exc: HTTPException) -> Response:
@@ -207,7 +231,7 @@ def _handle_unexpected(exc: Exception) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.register_error_handler(RequestError, _handle_request_error)
+    app.register_error_handler(StrongroomError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(HTTPError, _handle_apiflask_error)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -22,7 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from strongroom.settings_accounts import AccountSettings
 
 ENV_PREFIX = "STRONGROOM_"
 KIB = 1024
@@ -49,7 +51,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class Settings(BaseSettings):
+class Settings(AccountSettings):
     """Everything Strongroom can be told from the outside, validated once at start-up."""
 
     model_config = SettingsConfigDict(
@@ -195,6 +197,14 @@ class Settings(BaseSettings):
     def _derive_defaults(self) -> Settings:
         if not self.log_format:
             self.log_format = "json" if self.mode is Mode.PRODUCTION else "text"
+        if self.testing_fast_password_hashing and self.mode is not Mode.TESTING:
+            raise ValueError(
+                "STRONGROOM_TESTING_FAST_PASSWORD_HASHING is for test suites only "
+                "(STRONGROOM_MODE=testing)"
+            )
+        problems = self.argon2_problems()
+        if problems:
+            raise ValueError(" ".join(problems))
         return self
 
     @property

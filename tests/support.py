@@ -19,6 +19,7 @@ from apiflask.validators import Length, Range
 from flask import request
 
 from strongroom.api import InputSchema
+from strongroom.auth.policy import public
 from strongroom.bodies import accepts_body
 from strongroom.middleware import sensitive_path
 
@@ -43,24 +44,28 @@ class SignInIn(InputSchema):
 
 
 @bp.post("/echo")
+@public("test:probe")
 @bp.input(EchoIn)
 def echo(json_data: dict[str, Any]) -> dict[str, Any]:
     return {"name": json_data["name"], "count": json_data["count"]}
 
 
 @bp.get("/search")
+@public("test:probe")
 @bp.input(SearchQuery, location="query")
 def search(query_data: dict[str, Any]) -> dict[str, Any]:
     return query_data
 
 
 @bp.post("/raw")
+@public("test:probe")
 @accepts_body("application/octet-stream", limit="max_upload_size")
 def raw() -> dict[str, Any]:
     return {"received": len(request.get_data())}
 
 
 @bp.post("/signin")
+@public("test:probe")
 @bp.input(SignInIn)
 def signin(json_data: dict[str, Any]) -> dict[str, Any]:
     # A careless log call: the logging filter must keep the secret out of the output.
@@ -72,17 +77,20 @@ def signin(json_data: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/link/<token>")
+@public("test:probe")
 @sensitive_path
 def link(token: str) -> dict[str, Any]:
     return {"length": len(token)}
 
 
 @bp.get("/boom")
+@public("test:probe")
 def boom() -> dict[str, Any]:
     raise RuntimeError("internal detail: connection string postgresql://app:pw@db/x")
 
 
 @bp.get("/throttled")
+@public("test:probe")
 def throttled() -> dict[str, Any]:
     abort(429, "Slow down.", headers={"Retry-After": "30"})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from strongroom.db import Base
+from strongroom.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

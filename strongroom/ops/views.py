@@ -6,6 +6,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
+from strongroom.auth.policy import public
 from strongroom.context import get_database, get_settings
 from strongroom.ops import services
 from strongroom.ops.schemas import HealthOut, ReadinessOut
@@ -14,6 +15,7 @@ bp = APIBlueprint("ops", __name__, tag="Operations")
 
 
 @bp.get("/healthz")
+@public("ops:health")
 @bp.output(HealthOut)
 @bp.doc(
     summary="Liveness",
@@ -32,6 +34,7 @@ _NOT_READY_RESPONSE: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]]
 
 
 @bp.get("/readyz")
+@public("ops:readiness")
 @bp.output(ReadinessOut)
 @bp.doc(
     summary="Readiness",

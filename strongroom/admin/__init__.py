@@ -1,0 +1,1 @@
+"""Administration: managing accounts and invitations (API and CLI)."""

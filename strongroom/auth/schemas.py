@@ -1,0 +1,149 @@
+"""Request and response bodies of the accounts API.
+
+Passwords are validated for length only here (1-1024 characters, nothing stripped);
+the policy itself lives in ``strongroom.auth.passwords`` so every path applies it.
+"""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, DateTime, Email, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf
+
+from strongroom.api import InputSchema
+from strongroom.auth.passwords import MAX_LENGTH as MAX_PASSWORD
+from strongroom.auth.principal import SCOPES
+from strongroom.auth.tokens import MAX_TOKEN_LENGTH
+
+Password = lambda **kw: String(  # noqa: E731
+    required=True, validate=Length(1, MAX_PASSWORD), metadata={"format": "password"}, **kw
+)
+Username = lambda: String(required=True, validate=Length(1, 128))  # noqa: E731
+Code = lambda **kw: String(validate=Length(1, 64), **kw)  # noqa: E731
+
+
+class UserOut(Schema):
+    id = Integer()
+    username = String()
+    display_name = String()
+    email = String(allow_none=True)
+    role = String()
+    status = String()
+    must_change_password = Boolean()
+    two_factor_enabled = Boolean()
+    created_at = DateTime()
+    last_sign_in_at = DateTime(allow_none=True)
+
+
+class RegisterIn(InputSchema):
+    username = Username()
+    password = Password()
+    email = Email(load_default=None, allow_none=True, validate=Length(max=254))
+    display_name = String(load_default="", validate=Length(max=100))
+    invite = String(load_default=None, allow_none=True, validate=Length(max=MAX_TOKEN_LENGTH))
+
+
+class LoginIn(InputSchema):
+    username = Username()
+    password = Password()
+
+
+class LoginTotpIn(InputSchema):
+    challenge = String(required=True, validate=Length(1, MAX_TOKEN_LENGTH))
+    code = Code(load_default=None)
+    recovery_code = Code(load_default=None)
+
+
+class SessionOut(Schema):
+    token = String(metadata={"description": "Bearer token (also set as the session cookie)"})
+    csrf_token = String(metadata={"description": "Send as X-CSRF-Token with cookie auth"})
+    expires_at = DateTime()
+    user = Nested(UserOut)
+
+
+class LoginOut(Schema):
+    """Either a session (``token`` ...) or a 2FA challenge (``two_factor_required``)."""
+
+    token = String()
+    csrf_token = String()
+    expires_at = DateTime()
+    user = Nested(UserOut)
+    two_factor_required = Boolean()
+    challenge = String()
+
+
+class MeOut(UserOut):
+    csrf_token = String(allow_none=True)
+    auth = String(metadata={"description": "`session` or `token`"})
+    scopes = List(String())
+
+
+class PasswordChangeIn(InputSchema):
+    current_password = Password()
+    new_password = Password()
+
+
+class SessionInfoOut(Schema):
+    id = Integer()
+    created_at = DateTime()
+    last_seen_at = DateTime()
+    expires_at = DateTime()
+    user_agent = String()
+    ip = String()
+    current = Boolean()
+
+
+class SessionListOut(Schema):
+    sessions = List(Nested(SessionInfoOut))
+
+
+class TokenIn(InputSchema):
+    name = String(required=True, validate=Length(1, 100))
+    scopes = List(String(validate=OneOf(list(SCOPES))), required=True, validate=Length(1, 10))
+    expires_at = DateTime(load_default=None, allow_none=True)
+
+
+class TokenInfoOut(Schema):
+    id = Integer()
+    name = String()
+    hint = String(metadata={"description": "First characters after `srp_`"})
+    scopes = List(String())
+    created_at = DateTime()
+    expires_at = DateTime(allow_none=True)
+    last_used_at = DateTime(allow_none=True)
+
+
+class NewTokenOut(TokenInfoOut):
+    token = String(metadata={"description": "Shown once; store it now"})
+
+
+class TokenListOut(Schema):
+    tokens = List(Nested(TokenInfoOut))
+
+
+class TwoFactorStatusOut(Schema):
+    enabled = Boolean()
+    required = Boolean()
+    pending = Boolean()
+    recovery_codes_left = Integer()
+
+
+class EnrolmentOut(Schema):
+    secret = String()
+    otpauth_uri = String()
+    qr_svg = String(metadata={"description": "SVG image of the otpauth URI"})
+
+
+class CodeIn(InputSchema):
+    code = Code(required=True)
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes = List(String())
+    token = String(allow_none=True, metadata={"description": "The session's new token"})
+    csrf_token = String(allow_none=True)
+
+
+class TwoFactorDisableIn(InputSchema):
+    password = Password()
+    code = Code(required=True)

@@ -1,0 +1,1 @@
+"""The audit trail: one write path (``record_event``) and its vocabulary of tags."""

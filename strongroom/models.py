@@ -1,0 +1,25 @@
+"""Every table of every domain, imported in one place for Alembic and the tests."""
+
+from __future__ import annotations
+
+from strongroom.auth.models import (
+    AccessToken,
+    AuthSession,
+    Invite,
+    LoginChallenge,
+    RecoveryCode,
+    User,
+)
+from strongroom.db import Base
+from strongroom.ledger.models import AuditEvent
+
+__all__ = [
+    "AccessToken",
+    "AuditEvent",
+    "AuthSession",
+    "Base",
+    "Invite",
+    "LoginChallenge",
+    "RecoveryCode",
+    "User",
+]
