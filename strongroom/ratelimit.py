@@ -138,9 +138,12 @@ class RateLimits:
 
 
 def _redis_storage(url: str) -> Storage:
-    return storage_from_string(
+    storage = storage_from_string(
         url, socket_connect_timeout=_REDIS_TIMEOUT, socket_timeout=_REDIS_TIMEOUT
     )
+    if not isinstance(storage, Storage):  # an asyncio storage: not for a WSGI app
+        raise TypeError(f"{type(storage).__name__} is not a synchronous storage")
+    return storage
 
 
 def route_limit(name: str) -> Callable[[F], F]:
@@ -197,5 +200,5 @@ def init_app(app: Flask, settings: Settings) -> None:
             scope=name,
             error_message=LIMITS[name].message,
         )(view)
-        app.view_functions[endpoint] = limited
+        app.view_functions[endpoint] = limited  # type: ignore[assignment]  # sync views only
     app.register_error_handler(RateLimitExceeded, _throttled_response)

@@ -169,6 +169,12 @@ def database_url(
 
 
 AppFactory = Callable[..., APIFlask]
+FAST_HASHING: dict[str, Any] = {
+    "testing_fast_password_hashing": True,
+    "argon2_memory_kib": 64,
+    "argon2_time_cost": 1,
+    "argon2_parallelism": 1,
+}
 
 
 @pytest.fixture
@@ -184,6 +190,9 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
             "secret_key": secrets.token_urlsafe(48),
             **overrides,
         }
+        if settings["mode"] == "testing":
+            # Cheap Argon2 for speed, allowed only by this explicit testing flag.
+            settings = {**FAST_HASHING, **settings}
         app = create_app(settings)
         apps.append(app)
         return app

@@ -104,7 +104,7 @@ def create_user(
         role=role,
         must_change_password=generated is not None,
     )
-    _audit(db, deps, "admin:user:create", actor, user, {"role": str(role)})
+    _audit(db, deps, "admin:user:create", actor, user=user, details={"role": str(role)})
     return user, generated
 
 
@@ -115,10 +115,10 @@ def set_status(db: Session, deps: AuthDeps, *, actor: str, user: User, status: S
         _keep_an_admin(db, user)
         user.status = Status.DISABLED
         ended = sessions.end_sessions(db, user_id=user.id)
-        _audit(db, deps, "admin:user:disable", actor, user, {"sessions_ended": ended})
+        _audit(db, deps, "admin:user:disable", actor, user=user, details={"sessions_ended": ended})
     else:
         user.status = Status.ACTIVE
-        _audit(db, deps, "admin:user:enable", actor, user, {})
+        _audit(db, deps, "admin:user:enable", actor, user=user, details={})
 
 
 def set_role(db: Session, deps: AuthDeps, *, actor: str, user: User, role: Role) -> None:
@@ -131,7 +131,7 @@ def set_role(db: Session, deps: AuthDeps, *, actor: str, user: User, role: Role)
     # A privilege change: existing sessions were issued for the old role.
     ended = sessions.end_sessions(db, user_id=user.id)
     _audit(
-        db, deps, "admin:user:role", actor, user,
+        db, deps, "admin:user:role", actor, user=user, details=
         {"from": str(previous), "to": str(role), "sessions_ended": ended},
     )  # fmt: skip
 
@@ -153,7 +153,7 @@ def update_profile(
         user.display_name = display_name
         changed.append("display_name")
     if changed:
-        _audit(db, deps, "admin:user:update", actor, user, {"fields": changed})
+        _audit(db, deps, "admin:user:update", actor, user=user, details={"fields": changed})
 
 
 def reset_password(db: Session, deps: AuthDeps, *, actor: str, user: User) -> str:
@@ -161,13 +161,15 @@ def reset_password(db: Session, deps: AuthDeps, *, actor: str, user: User) -> st
     password = temporary_password()
     accounts.set_password(db, deps, user=user, password=password, temporary=True)
     ended = sessions.end_sessions(db, user_id=user.id)
-    _audit(db, deps, "admin:user:password-reset", actor, user, {"sessions_ended": ended})
+    _audit(
+        db, deps, "admin:user:password-reset", actor, user=user, details={"sessions_ended": ended}
+    )
     return password
 
 
 def delete_user(db: Session, deps: AuthDeps, *, actor: str, user: User) -> None:
     _keep_an_admin(db, user)
-    _audit(db, deps, "admin:user:delete", actor, user, {"username": user.username})
+    _audit(db, deps, "admin:user:delete", actor, user=user, details={"username": user.username})
     db.delete(user)
 
 
@@ -223,6 +225,6 @@ def _actor(actor_id: int | None) -> str:
 
 
 def _audit(
-    db: Session, deps: AuthDeps, tag: str, actor: str, user: User, details: dict[str, object]
+    db: Session, deps: AuthDeps, tag: str, actor: str, *, user: User, details: dict[str, object]
 ) -> None:
     record_event(db, tag, actor=actor, target=f"user:{user.id}", details=details, at=deps.now())

@@ -22,7 +22,7 @@ from strongroom.admin.schemas import (
 from strongroom.auth.authn import get_deps, require_principal
 from strongroom.auth.models import Role, Status
 from strongroom.auth.policy import admin_required
-from strongroom.auth.schemas import UserOut
+from strongroom.auth.schemas import AccountOut
 from strongroom.context import db_session
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Administration")
@@ -67,7 +67,7 @@ def create_user(body: dict[str, Any]) -> Any:
 
 @bp.get("/users/<int:user_id>")
 @admin_required("admin:user:read")
-@bp.output(UserOut)
+@bp.output(AccountOut)
 @bp.doc(summary="One account")
 def get_user(user_id: int) -> Any:
     return services.get_user(db_session(), user_id)
@@ -76,7 +76,7 @@ def get_user(user_id: int) -> Any:
 @bp.patch("/users/<int:user_id>")
 @admin_required("admin:user:update")
 @bp.input(UserPatchIn, arg_name="body")
-@bp.output(UserOut)
+@bp.output(AccountOut)
 @bp.doc(summary="Disable/enable, change role, e-mail or display name")
 def update_user(user_id: int, body: dict[str, Any]) -> Any:
     db = db_session()

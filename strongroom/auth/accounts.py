@@ -24,7 +24,7 @@ from strongroom.auth.exceptions import (
     Throttled,
     UsernameTaken,
 )
-from strongroom.auth.models import Invite, Role, Status, User
+from strongroom.auth.models import AuthSession, Invite, Role, Status, User
 from strongroom.auth.tokens import INVITE_PREFIX, has_prefix, hash_token
 from strongroom.auth.usernames import canonical_username, lookup_username
 from strongroom.ledger.services import record_event
@@ -41,7 +41,7 @@ class Client:
 @dataclass(frozen=True)
 class SignedIn:
     token: str
-    session: sessions.AuthSession
+    session: AuthSession
     user: User
 
 
@@ -150,7 +150,7 @@ def sign_in(
     try:
         deps.limits.check("signin-account-ip", *key)
     except Throttled:
-        _audit_signin(db, deps, "account:signin:throttled", name, None, client)
+        _audit_signin(db, deps, "account:signin:throttled", name, user=None, client=client)
         raise
     user = db.scalar(select(User).where(User.username == name)) if lookup_username(name) else None
     if user is None:
@@ -171,7 +171,7 @@ def sign_in(
         )
     if user.two_factor_enabled:
         token, challenge = sessions.create_challenge(db, deps, user=user)
-        _audit_signin(db, deps, "account:signin:challenge", name, user, client)
+        _audit_signin(db, deps, "account:signin:challenge", name, user=user, client=client)
         return ChallengeIssued(token, challenge.expires_at)
     return _complete(db, deps, user, client, method="password")
 
@@ -193,7 +193,7 @@ def sign_in_second_step(
     try:
         deps.limits.check("2fa-account", str(user.id))
     except Throttled:
-        _audit_signin(db, deps, "account:signin:throttled", user.username, user, client)
+        _audit_signin(db, deps, "account:signin:throttled", user.username, user=user, client=client)
         raise
     if code is not None and totp.verify_code(deps, user=user, code=code):
         method = "totp"
@@ -211,7 +211,15 @@ def sign_in_second_step(
         )
     else:
         deps.limits.hit("2fa-account", str(user.id))
-        _audit_signin(db, deps, "account:signin:failure", user.username, user, client, "bad-code")
+        _audit_signin(
+            db,
+            deps,
+            "account:signin:failure",
+            user.username,
+            user=user,
+            client=client,
+            detail="bad-code",
+        )
         db.commit()
         raise InvalidCredentials("That code is not right.")
     db.delete(pending)
@@ -222,7 +230,9 @@ def sign_in_second_step(
 def _complete(db: Session, deps: AuthDeps, user: User, client: Client, *, method: str) -> SignedIn:
     new = sessions.create_session(db, deps, user=user, user_agent=client.user_agent, ip=client.ip)
     user.last_sign_in_at = deps.now()
-    _audit_signin(db, deps, "account:signin:success", user.username, user, client, method)
+    _audit_signin(
+        db, deps, "account:signin:success", user.username, user=user, client=client, detail=method
+    )
     return SignedIn(new.token, new.session, user)
 
 
@@ -237,7 +247,7 @@ def _fail(
 ) -> NoReturn:
     deps.limits.hit("signin-account-ip", name, client.ip)
     reason = "disabled" if disabled else ("wrong-password" if user else "unknown-user")
-    _audit_signin(db, deps, "account:signin:failure", name, user, client, reason)
+    _audit_signin(db, deps, "account:signin:failure", name, user=user, client=client, detail=reason)
     db.commit()  # the failure is recorded even though the request fails
     raise InvalidCredentials
 
@@ -247,6 +257,7 @@ def _audit_signin(
     deps: AuthDeps,
     tag: str,
     name: str,
+    *,
     user: User | None,
     client: Client,
     detail: str | None = None,
@@ -261,7 +272,7 @@ def _audit_signin(
         db.commit()
 
 
-def sign_out(db: Session, deps: AuthDeps, *, session: sessions.AuthSession) -> None:
+def sign_out(db: Session, deps: AuthDeps, *, session: AuthSession) -> None:
     record_event(
         db,
         "account:signout",
@@ -334,9 +345,7 @@ def count_active_admins(db: Session) -> int:
     )
 
 
-def revoke_session(
-    db: Session, deps: AuthDeps, *, session: sessions.AuthSession, actor: str
-) -> None:
+def revoke_session(db: Session, deps: AuthDeps, *, session: AuthSession, actor: str) -> None:
     record_event(
         db, "account:session:revoke", actor=actor, target=f"session:{session.id}", at=deps.now()
     )

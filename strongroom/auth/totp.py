@@ -164,3 +164,11 @@ def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) 
         if hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
+
+
+def require_code(deps: AuthDeps, *, user: User, code: str) -> None:
+    """Re-check a current code for a sensitive change, limited per account."""
+    deps.limits.check("2fa-account", str(user.id))
+    if not verify_code(deps, user=user, code=code):
+        deps.limits.hit("2fa-account", str(user.id))
+        raise InvalidCode("That code is not right.")

@@ -2,7 +2,7 @@
 
 Rule: 3-32 characters of ASCII letters, digits, ``.``, ``_`` and ``-``, starting and
 ending with a letter or digit; stored and compared in lower case. Restricting names
-to ASCII removes look-alike attacks (Cyrillic ``а`` for Latin ``a``, zero-width
+to ASCII removes look-alike attacks (Cyrillic ``\u0430`` for Latin ``a``, zero-width
 characters, full-width forms) instead of trying to detect them.
 
 At registration the name must already be in that form (what you type is what you

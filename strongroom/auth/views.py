@@ -16,9 +16,11 @@ from strongroom.auth.authn import (
     set_session_cookie,
 )
 from strongroom.auth.exceptions import AccountNotFound, InvalidCode, SessionOnly
+from strongroom.auth.models import AuthSession
 from strongroom.auth.policy import login_required, public
 from strongroom.auth.principal import SCOPES, Principal
 from strongroom.auth.schemas import (
+    AccountOut,
     CodeIn,
     EnrolmentOut,
     LoginIn,
@@ -68,7 +70,7 @@ def _with_cookie(body: dict[str, Any], schema: Any, token: str, status: int = 20
 @public("account:register")
 @route_limit("register-ip")
 @bp.input(RegisterIn, arg_name="body")
-@bp.output(UserOut, status_code=201)
+@bp.output(AccountOut, status_code=201)
 @bp.doc(summary="Create an account", description="As `STRONGROOM_REGISTRATION` allows.")
 def register(body: dict[str, Any]) -> Any:
     db = db_session()
@@ -224,7 +226,7 @@ def list_sessions() -> Any:
 def revoke_session(session_id: int) -> Any:
     principal = _session_principal()
     db = db_session()
-    target = db.get(sessions.AuthSession, session_id)
+    target = db.get(AuthSession, session_id)
     if target is None or target.user_id != principal.user.id:
         raise AccountNotFound("No such session.")
     accounts.revoke_session(db, get_deps(), session=target, actor=principal.actor)
@@ -329,10 +331,7 @@ def _reauthenticate(principal: Principal, body: dict[str, Any]) -> None:
     deps = get_deps()
     try:
         accounts.check_password(db, deps, user=principal.user, password=body["password"])
-        deps.limits.check("2fa-account", str(principal.user.id))
-        if not totp.verify_code(deps, user=principal.user, code=body["code"]):
-            deps.limits.hit("2fa-account", str(principal.user.id))
-            raise InvalidCode("That code is not right.")
+        totp.require_code(deps, user=principal.user, code=body["code"])
     except Exception:
         db.commit()
         raise

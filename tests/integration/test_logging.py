@@ -19,19 +19,19 @@ def test_access_log_line_and_no_secrets(
     response = client.post(
         "/api/v1/probe/signin?next=%2Fhome",
         json={"username": "ann", "password": "correct horse battery staple"},
-        headers={
-            "Authorization": "Bearer sr_pat_SUPERSECRETTOKEN",
-            "Cookie": "session=COOKIESECRET",
-            "X-Request-ID": "log-test-1",
-        },
+        headers={"Cookie": "session=COOKIESECRET", "X-Request-ID": "log-test-1"},
     )
     assert response.status_code == 200
+    refused = client.get(
+        "/api/v1/probe/search", headers={"Authorization": "Bearer srp_SUPERSECRETTOKEN"}
+    )
+    assert refused.status_code == 401  # not a real token; refused and logged
     output = capsys.readouterr().err
     for secret in ("correct horse battery staple", "SUPERSECRETTOKEN", "COOKIESECRET"):
         assert secret not in output
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     access = [r for r in records if r["logger"] == "strongroom.access"]
-    assert len(access) == 1
+    assert len(access) == 2
     line = access[0]
     assert line["method"] == "POST"
     assert line["path"] == "/api/v1/probe/signin"  # the query string is never logged
