@@ -7,6 +7,7 @@ into a request that quietly did something else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from apiflask import APIFlask, Schema
@@ -69,6 +70,8 @@ def _load_json(req: Any, _schema: Any) -> Any:
     return req.get_json()
 
 
+SpecProcessor = Callable[[dict[Any, Any] | str], dict[Any, Any] | str]
+_PROCESSORS = "strongroom.spec_processors"
 _PROBLEM_REFS = {"#/components/schemas/HTTPError", "#/components/schemas/ValidationError"}
 _BODY_PROBLEMS = {
     "400": "Malformed JSON body",
@@ -121,4 +124,17 @@ def init_app(app: APIFlask) -> None:
     """
     parser.unknown = None
     parser.location_loader("json")(_load_json)
-    app.spec_processor(problem_media_types)
+    processors: list[SpecProcessor] = [problem_media_types]
+    app.extensions[_PROCESSORS] = processors
+
+    def run_processors(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+        for processor in processors:
+            spec = processor(spec)
+        return spec
+
+    app.spec_processor(run_processors)
+
+
+def add_spec_processor(app: APIFlask, processor: SpecProcessor) -> None:
+    """Run ``processor`` on the OpenAPI document after the built-in ones."""
+    app.extensions[_PROCESSORS].append(processor)

@@ -19,6 +19,7 @@ from strongroom.api import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA
 from strongroom.auth import authn
 from strongroom.auth import views as auth_views
 from strongroom.auth.deps import AuthDeps
+from strongroom.auth.openapi import requirement_processor
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.tokens import SeedBox
 from strongroom.clock import SystemClock
@@ -90,6 +91,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
         limits=RateLimits(settings),
     )
     authn.init_app(app, deps)
+    api.add_spec_processor(app, requirement_processor(app))
     ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views
     bootstrap_admin(database, deps)
     return app

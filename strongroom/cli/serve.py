@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import Flask
 
 from strongroom.app import create_app
+from strongroom.auth import accounts
 from strongroom.cli.common import fail, settings_or_exit
+from strongroom.context import get_database
 from strongroom.devkeys import dev_secrets_dir
 from strongroom.server import (
     GUNICORN_DEFAULTS,
@@ -57,9 +60,21 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
     except ConfigError as err:
         fail("cannot start:", err.problems)
     _announce(settings, host, port)
+    if not _has_admin(app):
+        click.echo(
+            "  no admin account yet: create one with `strongroom users create-admin NAME`"
+            " (in the venv: .venv/bin/strongroom)",
+            err=True,
+        )
     if dev:
         app.run(host=host, port=port, debug=settings.debug, use_reloader=True)
         return
+    if (workers or default_workers()) > 1 and not settings.redis_url:
+        click.echo(
+            "  note: without STRONGROOM_REDIS_URL each worker process counts rate limits "
+            "on its own",
+            err=True,
+        )
     options = {
         **GUNICORN_DEFAULTS,
         "bind": _bind(host, port),
@@ -71,6 +86,11 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
     if Path("/dev/shm").is_dir():  # noqa: S108
         options["worker_tmp_dir"] = "/dev/shm"  # noqa: S108
     GunicornServer(app, options).run()
+
+
+def _has_admin(app: Flask) -> bool:
+    with app.app_context(), get_database().session() as db:
+        return accounts.count_active_admins(db) > 0
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:
