@@ -93,7 +93,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     authn.init_app(app, deps)
     api.add_spec_processor(app, requirement_processor(app))
     ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views
-    bootstrap_admin(database, deps)
+    try:
+        bootstrap_admin(database, deps)
+    except ConfigError:
+        database.dispose()
+        raise
     return app
 
 

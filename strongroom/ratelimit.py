@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from flask import Flask, Response, request
@@ -32,7 +33,9 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from strongroom.auth.exceptions import Throttled
+from strongroom.context import db_session
 from strongroom.errors import STATUS_PROBLEMS, problem_response
+from strongroom.ledger.services import record_event
 from strongroom.settings import Settings
 from strongroom.settings_accounts import RateLimitSetting
 
@@ -164,6 +167,14 @@ def client_ip() -> str:
 
 
 def _throttled_response(exc: RateLimitExceeded) -> Response:
+    name = exc.limit.scope if isinstance(exc.limit.scope, str) else "route"
+    route = request.url_rule.rule if request.url_rule else ""  # never the path: it may hold secrets
+    db = db_session()
+    record_event(
+        db, "ratelimit:route:throttled", actor="anonymous", target=f"ip:{client_ip()}",
+        details={"limit": name, "route": route}, at=datetime.now(UTC),
+    )  # fmt: skip
+    db.commit()
     retry_after = max(1, exc.limit.limit.get_expiry())
     return problem_response(
         STATUS_PROBLEMS[429],

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.exceptions import AccountNotFound, Conflict
@@ -91,14 +91,15 @@ def revoke_token(db: Session, deps: AuthDeps, *, user: User, token_id: int, acto
 
 def find_token(db: Session, deps: AuthDeps, token: str) -> AccessToken | None:
     """The working token for ``token`` with its user (one indexed query), or ``None``."""
-    row = db.execute(
-        select(AccessToken, User)
-        .join(User, User.id == AccessToken.user_id)
+    record = db.scalar(
+        select(AccessToken)
+        .join(AccessToken.user)
+        .options(contains_eager(AccessToken.user))  # the user comes with the same query
         .where(AccessToken.token_hash == hash_token(token))
-    ).first()
-    if row is None:
+    )
+    if record is None:
         return None
-    record, user = row
+    user = record.user
     now = deps.now()
     if record.revoked_at is not None or not user.is_active:
         return None

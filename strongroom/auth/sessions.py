@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.models import AuthSession, LoginChallenge, User
@@ -59,14 +59,15 @@ def find_session(db: Session, deps: AuthDeps, token: str) -> AuthSession | None:
     Expired sessions are deleted when met. ``last_seen_at`` moves forward (flushed,
     committed by the caller) when more than a minute old.
     """
-    row = db.execute(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
+    session = db.scalar(
+        select(AuthSession)
+        .join(AuthSession.user)
+        .options(contains_eager(AuthSession.user))  # the user comes with the same query
         .where(AuthSession.token_hash == hash_token(token))
-    ).first()
-    if row is None:
+    )
+    if session is None:
         return None
-    session, user = row
+    user = session.user
     now = deps.now()
     if now >= session.expires_at or now >= idle_deadline(session, deps):
         db.delete(session)
