@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from strongroom.auth import sessions, totp
@@ -112,8 +112,16 @@ def register(
         role=invitation.role if invitation else Role.USER,
     )
     if invitation is not None:
-        invitation.used_at = deps.now()
-        invitation.used_by = user.id
+        # Claimed with a conditional UPDATE: two registrations racing on one
+        # invitation cannot both succeed.
+        claimed = db.execute(
+            update(Invite)
+            .where(Invite.id == invitation.id, Invite.used_at.is_(None))
+            .values(used_at=deps.now(), used_by=user.id)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise RegistrationClosed("Registration needs a valid invitation; this one is not.")
     record_event(
         db,
         "account:register",
@@ -128,9 +136,7 @@ def register(
 def _usable_invite(db: Session, deps: AuthDeps, token: str | None) -> Invite:
     invitation = None
     if token and has_prefix(token, INVITE_PREFIX):
-        invitation = db.scalar(
-            select(Invite).where(Invite.token_hash == hash_token(token)).with_for_update()
-        )
+        invitation = db.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
     if (
         invitation is None
         or invitation.used_at is not None
@@ -195,7 +201,7 @@ def sign_in_second_step(
     except Throttled:
         _audit_signin(db, deps, "account:signin:throttled", user.username, user=user, client=client)
         raise
-    if code is not None and totp.verify_code(deps, user=user, code=code):
+    if code is not None and totp.verify_code(db, deps, user=user, code=code):
         method = "totp"
     elif recovery_code is not None and totp.use_recovery_code(
         db, deps, user=user, code=recovery_code

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import pyotp
 import segno
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from strongroom.auth.deps import AuthDeps
@@ -85,8 +85,12 @@ def disable(db: Session, deps: AuthDeps, *, user: User) -> None:
     )
 
 
-def verify_code(deps: AuthDeps, *, user: User, code: str) -> bool:
-    """Whether ``code`` is a fresh valid TOTP code; on success the step is used up."""
+def verify_code(db: Session, deps: AuthDeps, *, user: User, code: str) -> bool:
+    """Whether ``code`` is a fresh valid TOTP code; on success its step is used up.
+
+    The step is claimed with one conditional UPDATE, so two requests racing with the
+    same code cannot both win, whichever process or database serves them.
+    """
     if user.totp_secret is None:
         return False
     secret = deps.seeds.open(user.totp_secret, user_id=user.id)
@@ -94,6 +98,17 @@ def verify_code(deps: AuthDeps, *, user: User, code: str) -> bool:
         return False
     step = _matching_step(secret, code, deps.now(), after=user.totp_last_step)
     if step is None:
+        return False
+    claimed = db.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return False
     user.totp_last_step = step
     return True
@@ -107,8 +122,14 @@ def use_recovery_code(db: Session, deps: AuthDeps, *, user: User, code: str) -> 
     ).all()
     for row in unused:
         if hmac.compare_digest(row.code_hash, digest):
-            row.used_at = deps.now()
-            return True
+            # Claimed with a conditional UPDATE: a code raced twice works once.
+            claimed = db.execute(
+                update(RecoveryCode)
+                .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
+                .values(used_at=deps.now())
+                .execution_options(synchronize_session=False)
+            )
+            return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
     return False
 
 
@@ -166,9 +187,9 @@ def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) 
     return None
 
 
-def require_code(deps: AuthDeps, *, user: User, code: str) -> None:
+def require_code(db: Session, deps: AuthDeps, *, user: User, code: str) -> None:
     """Re-check a current code for a sensitive change, limited per account."""
     deps.limits.check("2fa-account", str(user.id))
-    if not verify_code(deps, user=user, code=code):
+    if not verify_code(db, deps, user=user, code=code):
         deps.limits.hit("2fa-account", str(user.id))
         raise InvalidCode("That code is not right.")

@@ -331,7 +331,7 @@ def _reauthenticate(principal: Principal, body: dict[str, Any]) -> None:
     deps = get_deps()
     try:
         accounts.check_password(db, deps, user=principal.user, password=body["password"])
-        totp.require_code(deps, user=principal.user, code=body["code"])
+        totp.require_code(db, deps, user=principal.user, code=body["code"])
     except Exception:
         db.commit()
         raise
