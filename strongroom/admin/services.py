@@ -1,8 +1,9 @@
 """Account administration, shared by the admin API and the ``strongroom users`` CLI.
 
 Rules: the last active admin cannot be disabled, demoted or deleted; disabling ends
-the user's sessions and 2FA challenges (their tokens stop working while disabled);
-a reset sets a generated temporary password that must be changed at next sign-in.
+the user's sessions and 2FA challenges and revokes their personal access tokens; a
+reset sets a generated temporary password that must be changed at next sign-in, and
+ends sessions and tokens likewise.
 Deleting an account removes its sessions, tokens and recovery codes; audit events
 keep the ``user:<id>`` reference. Once file storage lands, an account that still
 owns files cannot be deleted (see docs/security.md).
@@ -17,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from strongroom.auth import accounts, sessions
+from strongroom.auth import access_tokens, accounts, sessions
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.exceptions import AccountNotFound, Conflict
 from strongroom.auth.models import Invite, Role, Status, User
@@ -58,7 +59,9 @@ def search_users(
 ) -> Page:
     statement = select(User)
     if query:
-        pattern = "%" + query.lower().replace("\\", "").replace("%", "").replace("_", r"\_") + "%"
+        # LIKE wildcards in the query are matched literally.
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         statement = statement.where(
             or_(
                 User.username.like(pattern, escape="\\"),
@@ -115,7 +118,11 @@ def set_status(db: Session, deps: AuthDeps, *, actor: str, user: User, status: S
         _keep_an_admin(db, user)
         user.status = Status.DISABLED
         ended = sessions.end_sessions(db, user_id=user.id)
-        _audit(db, deps, "admin:user:disable", actor, user=user, details={"sessions_ended": ended})
+        revoked = access_tokens.revoke_all(db, deps, user_id=user.id)
+        _audit(
+            db, deps, "admin:user:disable", actor, user=user,
+            details={"sessions_ended": ended, "tokens_revoked": revoked},
+        )  # fmt: skip
     else:
         user.status = Status.ACTIVE
         _audit(db, deps, "admin:user:enable", actor, user=user, details={})

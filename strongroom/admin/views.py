@@ -12,6 +12,7 @@ from strongroom.admin.schemas import (
     CreatedUserOut,
     InviteIn,
     InviteListOut,
+    InviteOut,
     NewInviteOut,
     ResetOut,
     UserCreateIn,
@@ -143,9 +144,8 @@ def create_invite(body: dict[str, Any]) -> Any:
         role=Role(body["role"]),
     )  # fmt: skip
     db.commit()
-    out = NewInviteOut().dump(invite)
-    out["token"] = token
-    return out
+    # The output schema serialises once: hand it the attributes, plus the secret.
+    return {name: getattr(invite, name) for name in InviteOut().fields} | {"token": token}
 
 
 @bp.delete("/invites/<int:invite_id>")

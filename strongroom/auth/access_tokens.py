@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from strongroom.auth.deps import AuthDeps
@@ -87,6 +87,17 @@ def revoke_token(db: Session, deps: AuthDeps, *, user: User, token_id: int, acto
     record_event(
         db, "account:token:revoke", actor=actor, target=f"token:{record.id}", details={}, at=now
     )
+
+
+def revoke_all(db: Session, deps: AuthDeps, *, user_id: int) -> int:
+    """Revoke every working token of the user (account disabled or reset by an admin)."""
+    result = db.execute(
+        update(AccessToken)
+        .where(AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=deps.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def find_token(db: Session, deps: AuthDeps, token: str) -> AccessToken | None:

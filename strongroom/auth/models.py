@@ -25,6 +25,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from strongroom.db import Base, UTCDateTime
 
 HASH_BYTES = 32
+# The audit trail names rows by id ("user:42"); SQLite would hand a deleted row's id
+# to the next insert without AUTOINCREMENT, and history would then point at someone
+# else. PostgreSQL sequences never go back anyway.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 class Role(enum.StrEnum):
@@ -53,6 +57,7 @@ class User(Base):
     """An account. ``username`` is the normalised (lower-case ASCII) form, unique."""
 
     __tablename__ = "users"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
@@ -100,6 +105,7 @@ class AuthSession(Base):
     """A signed-in session: a browser cookie or a bearer token from ``/auth/login``."""
 
     __tablename__ = "sessions"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = _owner()
@@ -129,6 +135,7 @@ class AccessToken(Base):
     """A personal access token (``srp_...``) with scopes, for scripts and the CLI."""
 
     __tablename__ = "access_tokens"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = _owner()
@@ -160,6 +167,7 @@ class Invite(Base):
     """A single-use, expiring invitation to register (``STRONGROOM_REGISTRATION=invite``)."""
 
     __tablename__ = "invites"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(HASH_BYTES), unique=True, nullable=False)

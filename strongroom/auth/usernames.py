@@ -19,7 +19,8 @@ from strongroom.auth.exceptions import InvalidUsername
 
 MIN_LENGTH = 3
 MAX_LENGTH = 32
-_RULE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+# fullmatch, never match: "$" would also accept a trailing newline.
+_RULE = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
 # Names that would read as the system itself in the audit trail or in links.
 RESERVED = frozenset(
     {"admin-bot", "anonymous", "api", "me", "root", "strongroom", "system", "support"}
@@ -35,7 +36,7 @@ def canonical_username(raw: str) -> str:
     if not raw.isascii():
         raise InvalidUsername(f"Usernames use plain ASCII only ({RULE_TEXT}).")
     name = raw.lower()
-    if not (MIN_LENGTH <= len(name) <= MAX_LENGTH) or not _RULE.match(name):
+    if not (MIN_LENGTH <= len(name) <= MAX_LENGTH) or not _RULE.fullmatch(name):
         raise InvalidUsername(f"A username needs {RULE_TEXT}.")
     if name in RESERVED:
         raise InvalidUsername(f"The username {name!r} is reserved.")
@@ -45,6 +46,6 @@ def canonical_username(raw: str) -> str:
 def lookup_username(raw: str) -> str | None:
     """The form to look an account up by at sign-in, or ``None`` if no account can match."""
     name = unicodedata.normalize("NFKC", raw[: MAX_LENGTH * 4]).casefold()
-    if not (MIN_LENGTH <= len(name) <= MAX_LENGTH) or not _RULE.match(name):
+    if not (MIN_LENGTH <= len(name) <= MAX_LENGTH) or not _RULE.fullmatch(name):
         return None
     return name

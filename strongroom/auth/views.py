@@ -34,6 +34,7 @@ from strongroom.auth.schemas import (
     SessionListOut,
     SessionOut,
     TokenIn,
+    TokenInfoOut,
     TokenListOut,
     TwoFactorDisableIn,
     TwoFactorStatusOut,
@@ -258,9 +259,10 @@ def create_token(body: dict[str, Any]) -> Any:
     db = db_session()
     new = access_tokens.create_token(db, get_deps(), user=principal.user, **body)
     db.commit()
-    out = NewTokenOut().dump(new.record)
-    out["token"] = new.token
-    return out
+    # The output schema serialises once: hand it the attributes, plus the secret.
+    return {name: getattr(new.record, name) for name in TokenInfoOut().fields} | {
+        "token": new.token
+    }
 
 
 @bp.delete("/me/tokens/<int:token_id>")

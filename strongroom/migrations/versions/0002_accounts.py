@@ -48,7 +48,8 @@ def upgrade() -> None:
     sa.Column('totp_enabled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('username', name=op.f('uq_users_username'))
+    sa.UniqueConstraint('username', name=op.f('uq_users_username')),
+    sqlite_autoincrement=True
     )
     op.create_table('access_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -63,7 +64,8 @@ def upgrade() -> None:
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_access_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_access_tokens')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_access_tokens_token_hash'))
+    sa.UniqueConstraint('token_hash', name=op.f('uq_access_tokens_token_hash')),
+    sqlite_autoincrement=True
     )
     op.create_index(op.f('ix_access_tokens_user_id'), 'access_tokens', ['user_id'], unique=False)
     op.create_table('invites',
@@ -80,7 +82,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_invites_created_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['used_by'], ['users.id'], name=op.f('fk_invites_used_by_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invites')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_invites_token_hash'))
+    sa.UniqueConstraint('token_hash', name=op.f('uq_invites_token_hash')),
+    sqlite_autoincrement=True
     )
     op.create_table('login_challenges',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -113,7 +116,8 @@ def upgrade() -> None:
     sa.Column('ip', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_sessions_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_sessions_token_hash'))
+    sa.UniqueConstraint('token_hash', name=op.f('uq_sessions_token_hash')),
+    sqlite_autoincrement=True
     )
     op.create_index(op.f('ix_sessions_user_id'), 'sessions', ['user_id'], unique=False)
 
