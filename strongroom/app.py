@@ -20,14 +20,10 @@ from strongroom.auth import authn
 from strongroom.auth import views as auth_views
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.openapi import requirement_processor
-from strongroom.auth.passwords import Passwords
-from strongroom.auth.tokens import SeedBox
-from strongroom.clock import SystemClock
 from strongroom.db import Database, schema_status
 from strongroom.guard import prepare_settings
 from strongroom.logs import configure_logging
 from strongroom.ops.views import bp as ops_bp
-from strongroom.ratelimit import RateLimits
 from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
 
 log = logging.getLogger(__name__)
@@ -83,13 +79,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ops_bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_views.bp)
-    deps = AuthDeps(
-        settings=settings,
-        passwords=Passwords(settings),
-        seeds=SeedBox(settings.secret_key.get_secret_value() if settings.secret_key else ""),
-        clock=SystemClock(),
-        limits=RateLimits(settings),
-    )
+    deps = AuthDeps.from_settings(settings)
     authn.init_app(app, deps)
     api.add_spec_processor(app, requirement_processor(app))
     ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views

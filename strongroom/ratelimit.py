@@ -206,7 +206,9 @@ def init_app(app: Flask, settings: Settings) -> None:
         if name is None:
             continue
         setting = LIMITS[name].setting
-        limited = limiter.limit(
+        # Shared: every route marked with the same name draws on one budget per IP
+        # (the password and the 2FA step of sign-in count together).
+        limited = limiter.shared_limit(
             getattr(settings, setting),
             scope=name,
             error_message=LIMITS[name].message,

@@ -23,6 +23,7 @@ from strongroom.auth.deps import AuthDeps
 from strongroom.auth.exceptions import AccountNotFound, Conflict
 from strongroom.auth.models import Invite, Role, Status, User
 from strongroom.auth.tokens import INVITE_PREFIX, hash_token, new_token
+from strongroom.auth.usernames import lookup_username
 from strongroom.ledger.services import record_event
 
 TEMPORARY_PASSWORD_BYTES = 15  # 120 bits, 20 characters
@@ -42,7 +43,9 @@ def get_user(db: Session, user_id: int) -> User:
 
 
 def find_user(db: Session, username: str) -> User:
-    user = db.scalar(select(User).where(User.username == username.lower()))
+    """The account named ``username``, normalised as at sign-in (case, full-width forms)."""
+    name = lookup_username(username)
+    user = db.scalar(select(User).where(User.username == name)) if name else None
     if user is None:
         raise AccountNotFound(f"No account named {username!r}.")
     return user

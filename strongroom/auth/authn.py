@@ -109,13 +109,14 @@ def _authenticate() -> None:
     if request.endpoint is None:
         return  # no route: the 404/405 follows
     deps = get_deps()
-    principal = _from_bearer(deps) or _from_cookie(deps)
+    view = current_app.view_functions.get(request.endpoint)
+    requirement = requirement_of(request.endpoint, view)
+    strict = requirement is None or requirement.authenticated
+    principal = _from_bearer(deps, strict=strict) or _from_cookie(deps)
     db = g.get("db_session")
     if db is not None and (db.dirty or db.deleted):
         db.commit()  # last-seen updates and expired-session deletions
     g.principal = principal
-    view = current_app.view_functions.get(request.endpoint)
-    requirement = requirement_of(request.endpoint, view)
     if principal is not None:
         g.user_id = principal.user.id
         # Public routes do not act as the signed-in user, so only the others need it
@@ -126,7 +127,13 @@ def _authenticate() -> None:
     _enforce(requirement, principal, deps)
 
 
-def _from_bearer(deps: AuthDeps) -> Principal | None:
+def _from_bearer(deps: AuthDeps, *, strict: bool) -> Principal | None:
+    """The principal of the ``Authorization`` header, if any.
+
+    A bad token counts against the IP's failure limit everywhere; on a route that
+    needs a caller it is refused (401), on a public one (sign-in, health) it is
+    ignored, so a client holding a stale token can still sign in.
+    """
     header = request.headers.get("Authorization")
     if header is None:
         return None
@@ -136,6 +143,8 @@ def _from_bearer(deps: AuthDeps) -> Principal | None:
     try:
         deps.limits.check("token-failures-ip", ip)
     except Throttled:
+        if not strict:
+            return None
         db = db_session()
         record_event(db, "account:token:throttled", actor="anonymous", target=f"ip:{ip}",
                      at=deps.now())  # fmt: skip
@@ -146,7 +155,8 @@ def _from_bearer(deps: AuthDeps) -> Principal | None:
         principal = _resolve_token(deps, token)
     if principal is None:
         deps.limits.hit("token-failures-ip", ip)
-        raise Unauthenticated("The bearer token is not valid (expired, revoked or mistyped).")
+        if strict:
+            raise Unauthenticated("The bearer token is not valid (expired, revoked or mistyped).")
     return principal
 
 

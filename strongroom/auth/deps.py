@@ -7,7 +7,7 @@ from datetime import datetime
 
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.tokens import SeedBox
-from strongroom.clock import Clock
+from strongroom.clock import Clock, SystemClock
 from strongroom.ratelimit import RateLimits
 from strongroom.settings import Mode, Settings
 
@@ -21,6 +21,22 @@ class AuthDeps:
     seeds: SeedBox
     clock: Clock
     limits: RateLimits
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthDeps:
+        """The production wiring: Argon2id from settings, the system clock, shared limits.
+
+        ``settings`` must have been through ``prepare_settings`` (the secret key is set).
+        """
+        if settings.secret_key is None:
+            raise RuntimeError("prepare_settings() must run first: no secret key")
+        return cls(
+            settings=settings,
+            passwords=Passwords(settings),
+            seeds=SeedBox(settings.secret_key.get_secret_value()),
+            clock=SystemClock(),
+            limits=RateLimits(settings),
+        )
 
     def now(self) -> datetime:
         return self.clock.now()

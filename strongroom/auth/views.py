@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from strongroom.auth import access_tokens, accounts, sessions, totp
 from strongroom.auth.authn import (
@@ -61,6 +61,8 @@ def _session_body(signed: accounts.SignedIn) -> dict[str, Any]:
 
 
 def _with_cookie(body: dict[str, Any], schema: Any, token: str, status: int = 200) -> Response:
+    if "user" in body:
+        g.user_id = body["user"].id  # the access log names who just signed in
     response = jsonify(schema().dump(body))
     response.status_code = status
     set_session_cookie(response, get_deps(), token)

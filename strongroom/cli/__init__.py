@@ -8,6 +8,7 @@ from strongroom import __version__
 from strongroom.cli.config import config_group
 from strongroom.cli.db import db_group
 from strongroom.cli.serve import serve
+from strongroom.cli.users import users_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +24,4 @@ def main() -> None:
 main.add_command(serve)
 main.add_command(db_group)
 main.add_command(config_group)
+main.add_command(users_group)

@@ -22,9 +22,7 @@ def test_access_log_line_and_no_secrets(
         headers={"Cookie": "session=COOKIESECRET", "X-Request-ID": "log-test-1"},
     )
     assert response.status_code == 200
-    refused = client.get(
-        "/api/v1/probe/search", headers={"Authorization": "Bearer srp_SUPERSECRETTOKEN"}
-    )
+    refused = client.get("/api/v1/me", headers={"Authorization": "Bearer srp_SUPERSECRETTOKEN"})
     assert refused.status_code == 401  # not a real token; refused and logged
     output = capsys.readouterr().err
     for secret in ("correct horse battery staple", "SUPERSECRETTOKEN", "COOKIESECRET"):
