@@ -81,6 +81,11 @@ def production_problems(settings: Settings) -> list[str]:
             "that may call the API."
         )
     problems.extend(_database_problems(settings))
+    if settings.cookie_secure is False:
+        problems.append(
+            f"{env_name('cookie_secure')} is off: session cookies would travel over plain "
+            "HTTP; serve over HTTPS (behind a proxy: set STRONGROOM_TRUSTED_PROXY_HOPS)."
+        )
     if _inside_package(settings.data_dir):
         problems.append(
             f"{env_name('data_dir')} ({settings.data_dir}) is inside the installed package: "

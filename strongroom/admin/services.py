@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from strongroom.auth import access_tokens, accounts, sessions
+from strongroom.auth import access_tokens, accounts, sessions, totp
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.exceptions import AccountNotFound, Conflict
 from strongroom.auth.models import Invite, Role, Status, User
@@ -175,6 +175,16 @@ def reset_password(db: Session, deps: AuthDeps, *, actor: str, user: User) -> st
         db, deps, "admin:user:password-reset", actor, user=user, details={"sessions_ended": ended}
     )
     return password
+
+
+def reset_two_factor(db: Session, deps: AuthDeps, *, actor: str, user: User) -> None:
+    """Turn off the account's 2FA (a lost device, or seeds unreadable after a secret-key
+    rotation); its sessions end, and the user can enrol again after signing in."""
+    if not user.two_factor_enabled and user.totp_pending_secret is None:
+        raise Conflict("This account does not use two-factor authentication.")
+    totp.clear(db, user=user)
+    ended = sessions.end_sessions(db, user_id=user.id)
+    _audit(db, deps, "admin:user:2fa-reset", actor, user=user, details={"sessions_ended": ended})
 
 
 def delete_user(db: Session, deps: AuthDeps, *, actor: str, user: User) -> None:

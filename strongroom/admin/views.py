@@ -112,6 +112,18 @@ def reset_password(user_id: int) -> Any:
     return {"temporary_password": password}
 
 
+@bp.post("/users/<int:user_id>/2fa-reset")
+@admin_required("admin:user:2fa-reset")
+@bp.output({}, status_code=204)
+@bp.doc(summary="Turn off an account's 2FA (lost device); its sessions end")
+def reset_two_factor(user_id: int) -> Any:
+    db = db_session()
+    user = services.get_user(db, user_id)
+    services.reset_two_factor(db, get_deps(), actor=require_principal().actor, user=user)
+    db.commit()
+    return Response(status=204)
+
+
 @bp.delete("/users/<int:user_id>")
 @admin_required("admin:user:delete")
 @bp.output({}, status_code=204)

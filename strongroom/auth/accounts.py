@@ -151,7 +151,9 @@ def sign_in(
     db: Session, deps: AuthDeps, *, username: str, password: str, client: Client
 ) -> SignedIn | ChallengeIssued:
     """The password step. Raises ``InvalidCredentials`` or ``Throttled``."""
-    name = lookup_username(username) or username[:64]
+    # What people type into the username field is sometimes their password: only a
+    # value that could be a username is used as a key and written to the audit trail.
+    name = lookup_username(username) or "(not a username)"
     key = (name, client.ip)
     try:
         deps.limits.check("signin-account-ip", *key)

@@ -23,7 +23,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from strongroom.auth.deps import AuthDeps
-from strongroom.auth.exceptions import Conflict, InvalidCode
+from strongroom.auth.exceptions import Conflict, InvalidCode, Throttled
 from strongroom.auth.models import RecoveryCode, User
 from strongroom.ledger.services import record_event
 
@@ -57,9 +57,11 @@ def confirm_enrolment(db: Session, deps: AuthDeps, *, user: User, code: str) -> 
     """Turn 2FA on with a valid code for the pending seed; returns the recovery codes."""
     if user.totp_pending_secret is None:
         raise Conflict("Start the set-up first (POST /api/v1/me/2fa).")
+    _check_limit(db, deps, user)
     secret = deps.seeds.open(user.totp_pending_secret, user_id=user.id)
     step = _matching_step(secret, code, deps.now(), after=None) if secret else None
     if step is None:
+        deps.limits.hit("2fa-account", str(user.id))
         raise InvalidCode("That code is not right; check the time on your device and retry.")
     now = deps.now()
     user.totp_secret = user.totp_pending_secret
@@ -73,16 +75,33 @@ def confirm_enrolment(db: Session, deps: AuthDeps, *, user: User, code: str) -> 
     return codes
 
 
+def _check_limit(db: Session, deps: AuthDeps, user: User) -> None:
+    try:
+        deps.limits.check("2fa-account", str(user.id))
+    except Throttled:
+        record_event(
+            db, "account:2fa:throttled", actor=f"user:{user.id}", target=f"user:{user.id}",
+            at=deps.now(),
+        )  # fmt: skip
+        db.commit()  # the request fails; the record of it stays
+        raise
+
+
 def disable(db: Session, deps: AuthDeps, *, user: User) -> None:
     """Turn 2FA off (the caller has checked password and code)."""
+    clear(db, user=user)
+    record_event(
+        db, "account:2fa:disable", actor=f"user:{user.id}", target=f"user:{user.id}", at=deps.now()
+    )
+
+
+def clear(db: Session, *, user: User) -> None:
+    """Forget the seed, any pending seed and the recovery codes (no audit of its own)."""
     user.totp_secret = None
     user.totp_pending_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    record_event(
-        db, "account:2fa:disable", actor=f"user:{user.id}", target=f"user:{user.id}", at=deps.now()
-    )
 
 
 def verify_code(db: Session, deps: AuthDeps, *, user: User, code: str) -> bool:
@@ -189,7 +208,7 @@ def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) 
 
 def require_code(db: Session, deps: AuthDeps, *, user: User, code: str) -> None:
     """Re-check a current code for a sensitive change, limited per account."""
-    deps.limits.check("2fa-account", str(user.id))
+    _check_limit(db, deps, user)
     if not verify_code(db, deps, user=user, code=code):
         deps.limits.hit("2fa-account", str(user.id))
         raise InvalidCode("That code is not right.")

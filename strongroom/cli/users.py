@@ -192,7 +192,7 @@ def _when(moment: datetime | None) -> str:
 @users_group.command("disable")
 @click.argument("username")
 def disable(username: str) -> None:
-    """Disable USERNAME and end their sessions (not the last active admin)."""
+    """Disable USERNAME: sessions end, tokens are revoked (not the last active admin)."""
     _set_status(username, Status.DISABLED)
 
 
@@ -225,13 +225,23 @@ def set_role(username: str, role: str) -> None:
 @users_group.command("reset-password")
 @click.argument("username")
 def reset_password(username: str) -> None:
-    """Set a temporary password for USERNAME, shown once (their sessions end)."""
+    """Set a temporary password for USERNAME, shown once (sessions end, tokens revoked)."""
     with _accounts() as (db, deps):
         user = services.find_user(db, username)
         password = services.reset_password(db, deps, actor=ACTOR, user=user)
     _show_temporary_password(password)
     if not user.is_active:
         click.echo(f"{user.username!r} is disabled: `strongroom users enable` lets them in.")
+
+
+@users_group.command("reset-2fa")
+@click.argument("username")
+def reset_two_factor(username: str) -> None:
+    """Turn off USERNAME's two-factor authentication (lost device); their sessions end."""
+    with _accounts() as (db, deps):
+        user = services.find_user(db, username)
+        services.reset_two_factor(db, deps, actor=ACTOR, user=user)
+    click.echo(f"2FA is off for {user.username!r}; they can enrol again after signing in.")
 
 
 @users_group.command("delete")

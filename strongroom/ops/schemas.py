@@ -18,4 +18,9 @@ class CheckOut(Schema):
 class ReadinessOut(Schema):
     status = String(required=True, metadata={"description": "`ready` or `unready`"})
     failing = List(String(), required=True, metadata={"description": "names of failed checks"})
+    degraded = List(
+        String(),
+        required=True,
+        metadata={"description": "optional dependencies that are down (`redis`): still ready"},
+    )
     checks = Dict(keys=String(), values=Nested(CheckOut), required=True)

@@ -25,9 +25,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check. A failed ``essential`` check makes the process unready; a failed
+    optional one (Redis: rate limits fall back to memory) only degrades it."""
+
     name: str
     ok: bool
     detail: str = ""
+    essential: bool = True
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,15 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        return all(check.ok for check in self.checks)
+        return all(check.ok for check in self.checks if check.essential)
 
     @property
     def failing(self) -> list[str]:
-        return [check.name for check in self.checks if not check.ok]
+        return [check.name for check in self.checks if not check.ok and check.essential]
+
+    @property
+    def degraded(self) -> list[str]:
+        return [check.name for check in self.checks if not check.ok and not check.essential]
 
 
 def check_database(engine: Engine) -> list[CheckResult]:
@@ -81,16 +89,21 @@ def check_data_dir(data_dir: Path) -> CheckResult:
 
 
 def check_redis(url: str) -> CheckResult:
-    """Redis answers PING within a second."""
+    """Redis answers PING within a second.
+
+    Not essential: without Redis every rate limit keeps limiting from process memory,
+    so taking every instance out of the load balancer would turn a Redis outage into
+    a full one. The process reports itself degraded instead.
+    """
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
     except redis.RedisError as err:
         log.warning("readiness: redis unreachable", extra={"error_class": type(err).__name__})
-        return CheckResult("redis", ok=False, detail="unreachable")
+        return CheckResult("redis", ok=False, detail="unreachable", essential=False)
     finally:
         client.close()
-    return CheckResult("redis", ok=True)
+    return CheckResult("redis", ok=True, essential=False)
 
 
 def readiness(checks: list[Callable[[], list[CheckResult]]]) -> Readiness:

@@ -38,8 +38,9 @@ _NOT_READY_RESPONSE: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]]
 @bp.output(ReadinessOut)
 @bp.doc(
     summary="Readiness",
-    description="200 when the database is reachable and migrated, the data directory is "
-    "writable and Redis (when configured) answers; 503 naming the failing checks otherwise.",
+    description="200 when the database is reachable and migrated and the data directory is "
+    "writable; 503 naming the failing checks otherwise. Redis (when configured) is checked "
+    "too, but its outage only lists it in `degraded`: rate limits then count in memory.",
     responses=_NOT_READY_RESPONSE,
 )
 def readyz() -> tuple[dict[str, Any], int]:
@@ -55,6 +56,7 @@ def readyz() -> tuple[dict[str, Any], int]:
     body = {
         "status": "ready" if result.ready else "unready",
         "failing": result.failing,
+        "degraded": result.degraded,
         "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in result.checks},
     }
     return body, 200 if result.ready else 503

@@ -50,6 +50,7 @@ def test_good_production_settings_pass(tmp_path: Path) -> None:
         ({"secret_key": " " + DEV_MARKER + "0123456789abcdef" * 4}, "development-only secret"),
         ({"secret_key": DEV_MARKER + "0123456789abcdef" * 4}, "development-only secret"),
         ({"debug": True}, "STRONGROOM_DEBUG is on"),
+        ({"cookie_secure": False}, "STRONGROOM_COOKIE_SECURE is off"),
         ({"cors_origins": "https://a.example,*"}, "allows every origin"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "sqlite:///:memory:"}, "in-memory SQLite"),
@@ -156,3 +157,15 @@ def test_unusable_dev_secret_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "dev-secrets" / "secret_key").chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         prepare_settings(load_settings({"data_dir": tmp_path}))
+
+
+def test_fast_password_hashing_is_refused_outside_testing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="for test suites only"):
+        load_settings(production(tmp_path, testing_fast_password_hashing=True))
+
+
+def test_weak_argon2_parameters_are_refused_without_the_testing_flag(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ARGON2_MEMORY_KIB"):
+        load_settings(production(tmp_path, argon2_memory_kib=8192))
+    with pytest.raises(ConfigError, match="ARGON2_TIME_COST"):
+        load_settings({"mode": "testing", "argon2_time_cost": 1})
