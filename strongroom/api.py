@@ -7,12 +7,13 @@ into a request that quietly did something else.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from apiflask import APIFlask, Schema
 from apiflask.schema_adapters.marshmallow import parser
-from marshmallow import RAISE, missing
+from marshmallow import RAISE, ValidationError, missing
 
 from strongroom.errors import PROBLEM_MIMETYPE, PROBLEM_TYPE_BASE
 
@@ -22,6 +23,19 @@ class InputSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+def plain_text(value: str) -> None:
+    """Validator for names and notes people type: no control or invisible format characters.
+
+    Such characters have no business in a display name, and would let one name look
+    like another (zero-width joiners) or break log and terminal output (newlines, ESC).
+    """
+    bad = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) in {"Cc", "Cf"}})
+    if bad:
+        raise ValidationError(
+            f"Control or invisible characters are not allowed ({', '.join(bad)})."
+        )
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -6,7 +6,7 @@ from apiflask import Schema
 from apiflask.fields import DateTime, Email, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
-from strongroom.api import InputSchema
+from strongroom.api import InputSchema, plain_text
 from strongroom.auth.models import Role, Status
 from strongroom.auth.passwords import MAX_LENGTH as MAX_PASSWORD
 from strongroom.auth.schemas import UserOut
@@ -37,7 +37,7 @@ class UserCreateIn(InputSchema):
     )
     role = String(load_default="user", validate=OneOf(ROLES))
     email = Email(load_default=None, allow_none=True, validate=Length(max=254))
-    display_name = String(load_default="", validate=Length(max=100))
+    display_name = String(load_default="", validate=[Length(max=100), plain_text])
 
 
 class CreatedUserOut(Schema):
@@ -49,7 +49,7 @@ class UserPatchIn(InputSchema):
     status = String(validate=OneOf(STATUSES))
     role = String(validate=OneOf(ROLES))
     email = Email(allow_none=True, validate=Length(max=254))
-    display_name = String(validate=Length(max=100))
+    display_name = String(validate=[Length(max=100), plain_text])
 
 
 class ResetOut(Schema):
@@ -57,7 +57,7 @@ class ResetOut(Schema):
 
 
 class InviteIn(InputSchema):
-    note = String(load_default="", validate=Length(max=200))
+    note = String(load_default="", validate=[Length(max=200), plain_text])
     role = String(load_default="user", validate=OneOf(ROLES))
 
 

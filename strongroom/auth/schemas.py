@@ -10,7 +10,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Email, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf
 
-from strongroom.api import InputSchema
+from strongroom.api import InputSchema, plain_text
 from strongroom.auth.passwords import MAX_LENGTH as MAX_PASSWORD
 from strongroom.auth.principal import SCOPES
 from strongroom.auth.tokens import MAX_TOKEN_LENGTH
@@ -56,7 +56,7 @@ class RegisterIn(InputSchema):
     username = Username()
     password = Password()
     email = Email(load_default=None, allow_none=True, validate=Length(max=254))
-    display_name = String(load_default="", validate=Length(max=100))
+    display_name = String(load_default="", validate=[Length(max=100), plain_text])
     invite = String(load_default=None, allow_none=True, validate=Length(max=MAX_TOKEN_LENGTH))
 
 
@@ -115,7 +115,7 @@ class SessionListOut(Schema):
 
 
 class TokenIn(InputSchema):
-    name = String(required=True, validate=Length(1, 100))
+    name = String(required=True, validate=[Length(1, 100), plain_text])
     scopes = List(String(validate=OneOf(list(SCOPES))), required=True, validate=Length(1, 10))
     expires_at = DateTime(load_default=None, allow_none=True)
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from strongroom.admin import services
+from strongroom.api import plain_text
 from strongroom.app import ensure_schema_current
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.exceptions import AuthError, PasswordRejected
@@ -74,7 +75,7 @@ def _accounts() -> Iterator[tuple[Session, AuthDeps]]:
         database.dispose()
 
 
-def _checked(*validators: validate.Validator) -> OptionCheck:
+def _checked(*validators: Callable[[str], object]) -> OptionCheck:
     """An option callback applying the admin API's own rules for the field to its value."""
 
     def check(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -95,7 +96,7 @@ def _checked(*validators: validate.Validator) -> OptionCheck:
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin's first line.")
 @click.option("--generate", is_flag=True, help="Generate a temporary password, shown once.")
 @click.option("--email", callback=_checked(EMAIL, validate.Length(max=254)), help="E-mail address.")
-@click.option("--display-name", default="", callback=_checked(validate.Length(max=100)))
+@click.option("--display-name", default="", callback=_checked(validate.Length(max=100), plain_text))
 def create_admin(
     username: str, password_stdin: bool, generate: bool, email: str | None, display_name: str
 ) -> None:
@@ -268,7 +269,9 @@ def _interactive() -> bool:
 
 
 @users_group.command("invite")
-@click.option("--note", default="", callback=_checked(validate.Length(max=200)), help="For whom.")
+@click.option(
+    "--note", default="", callback=_checked(validate.Length(max=200), plain_text), help="For whom."
+)
 @click.option("--role", type=ROLES, default=Role.USER.value, show_default=True)
 def invite(note: str, role: str) -> None:
     """Create a single-use invitation to register; its token is shown once."""

@@ -1,4 +1,4 @@
-"""Session lookup costs one indexed query per request; the bootstrap admin is created once."""
+"""Accounts hardening: one query per request, equal sign-in work, the bootstrap admin, input hygiene."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from apiflask import APIFlask
+from argon2 import PasswordHasher
 from sqlalchemy import event, select
 
 from strongroom.auth.models import Role, User
 from strongroom.context import get_database
 from strongroom.settings import ConfigError
-from tests.auth_helpers import FakeClock, new_account, use_clock
+from tests.auth_helpers import STRONG_PASSWORD, FakeClock, new_account, unique_name, use_clock
 from tests.conftest import AppFactory, migrate
 
 
@@ -88,3 +89,61 @@ def test_a_weak_bootstrap_password_stops_the_start(
     with pytest.raises(ConfigError, match="BOOTSTRAP_ADMIN_PASSWORD") as caught:
         make_app(database_url=fresh_database_url, bootstrap_admin_password="password1234")
     assert "breached" in str(caught.value)
+
+
+def test_unknown_users_cost_one_argon2_verification_like_real_ones(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same work, so the same time: response timing cannot tell which accounts exist."""
+    app = make_app()
+    client = app.test_client()
+    account = new_account(app.test_client())
+    hashes_checked: list[str] = []
+    original = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, stored: str | bytes, password: str | bytes) -> bool:
+        hashes_checked.append(str(stored))
+        return original(self, stored, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    answers = []
+    for username in (account.username, unique_name("nobody"), "x" * 40, "not valid!"):
+        response = client.post(
+            "/api/v1/auth/login", json={"username": username, "password": "wrong-" * 4}
+        )
+        body = response.get_json()
+        answers.append((response.status_code, body["type"], body["detail"]))
+    assert len(hashes_checked) == 4  # one full Argon2id verification each
+    assert len(set(answers)) == 1  # and one answer for all
+
+
+@pytest.mark.parametrize(
+    "display_name", ["Ann\u200bSmith", "line\nbreak", "bell\x07", "\u202eevil", "tab\there"]
+)
+def test_display_names_refuse_control_and_invisible_characters(
+    make_app: AppFactory, display_name: str
+) -> None:
+    client = make_app().test_client()
+    username = unique_name()
+    response = client.post(
+        "/api/v1/auth/register",
+        json={"username": username, "password": STRONG_PASSWORD, "display_name": display_name},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "display_name"
+    login = client.post(
+        "/api/v1/auth/login", json={"username": username, "password": STRONG_PASSWORD}
+    )
+    assert login.status_code == 401  # nothing was stored
+
+
+def test_html_and_sql_in_display_names_are_kept_as_text(make_app: AppFactory) -> None:
+    client = make_app().test_client()
+    name = "<script>alert(1)</script>'; DROP TABLE users;--"
+    response = client.post(
+        "/api/v1/auth/register",
+        json={"username": unique_name(), "password": STRONG_PASSWORD, "display_name": name},
+    )
+    assert response.status_code == 201
+    assert response.get_json()["display_name"] == name  # data, escaped wherever it is shown
+    assert response.headers["Content-Type"] == "application/json"
