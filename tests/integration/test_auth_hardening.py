@@ -1,4 +1,4 @@
-"""Accounts hardening: one query per request, equal sign-in work, the bootstrap admin, input hygiene."""
+"""Accounts hardening: one query per request, equal sign-in work, bootstrap, input hygiene."""
 
 from __future__ import annotations
 
