@@ -45,8 +45,8 @@ test-postgres: $(DEV_STAMP) ## Run the database tests on PostgreSQL (TEST_PG_URL
 		$(BIN)/pytest -m "db or postgres"
 
 lint: $(DEV_STAMP) ## ruff (lint and format check), mypy and the import contracts
-	$(BIN)/ruff check strongroom tests
-	$(BIN)/ruff format --check strongroom tests
+	$(BIN)/ruff check strongroom tests bench
+	$(BIN)/ruff format --check strongroom tests bench
 	$(BIN)/mypy strongroom
 	$(BIN)/lint-imports
 
@@ -54,8 +54,8 @@ typecheck: $(DEV_STAMP) ## mypy only
 	$(BIN)/mypy strongroom
 
 fmt: $(DEV_STAMP) ## Format and auto-fix what ruff can
-	$(BIN)/ruff format strongroom tests
-	$(BIN)/ruff check --fix strongroom tests
+	$(BIN)/ruff format strongroom tests bench
+	$(BIN)/ruff check --fix strongroom tests bench
 
 bench: $(DEV_STAMP) ## Time sign-in and /me against a real server (docs/benchmarks.md; BENCH_ARGS=...)
 	$(BIN)/python bench/auth_bench.py $(BENCH_ARGS)
