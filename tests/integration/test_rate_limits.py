@@ -290,6 +290,6 @@ def test_sign_in_limits_hold_while_redis_is_down(make_app: AppFactory, redis_url
         assert_throttled(login(client, target, STRONG_PASSWORD), "the 11th since the outage")
         # Someone not under attack still signs in, from the same IP, with Redis gone.
         assert_status(login(client, bystander, STRONG_PASSWORD), 200)
-        assert "redis" in app.test_client().get("/readyz").get_json()["failing"]
+        assert "redis" in app.test_client().get("/readyz").get_json()["degraded"]
     finally:
         forwarder.stop()
