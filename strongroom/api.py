@@ -13,6 +13,7 @@ from typing import Any
 
 from apiflask import APIFlask, Schema
 from apiflask.schema_adapters.marshmallow import parser
+from flask import Response, request
 from marshmallow import RAISE, ValidationError, missing
 
 from strongroom.errors import PROBLEM_MIMETYPE, PROBLEM_TYPE_BASE
@@ -147,6 +148,14 @@ def init_app(app: APIFlask) -> None:
         return spec
 
     app.spec_processor(run_processors)
+    app.after_request(_no_store)
+
+
+def _no_store(response: Response) -> Response:
+    """API answers are never cached: many carry tokens, codes or personal data."""
+    if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def add_spec_processor(app: APIFlask, processor: SpecProcessor) -> None:

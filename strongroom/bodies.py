@@ -106,6 +106,24 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _refuse_lone_surrogates(value: Any) -> None:
+    """``"\\ud800"`` is valid JSON syntax but no Unicode text: it cannot be stored, hashed
+    or compared, so it is refused here rather than failing deep inside a view."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ValueError("a string holds an unpaired UTF-16 surrogate") from err
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 class StrictJSONProvider(DefaultJSONProvider):
     """Flask's JSON, but parsing refuses what RFC 8259 leaves ambiguous."""
 
@@ -115,11 +133,13 @@ class StrictJSONProvider(DefaultJSONProvider):
         if s.startswith("\ufeff"):
             raise ValueError("a byte order mark is not allowed")
         try:
-            return json.loads(
+            value = json.loads(
                 s, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants, **kwargs
             )
         except RecursionError as err:
             raise ValueError("nested too deeply") from err
+        _refuse_lone_surrogates(value)
+        return value
 
 
 def _body_policy() -> BodyPolicy:

@@ -6,7 +6,7 @@ request hooks use them to find what ``create_app`` wired up.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from strongroom.db import Database
@@ -36,9 +36,13 @@ def db_session() -> Session:
     """The request's session, opened on first use and closed when the request ends.
 
     Whatever the view did not commit is rolled back at the end of the request.
+    State-changing methods get a writing session (see ``Database.write_sessions``).
     """
     if "db_session" not in g:
-        g.db_session = get_database().sessions()
+        database = get_database()
+        # Requests that change state write (audit events at least); reads do not.
+        writes = request.method not in {"GET", "HEAD", "OPTIONS"}
+        g.db_session = (database.write_sessions if writes else database.sessions)()
     session: Session = g.db_session
     return session
 

@@ -78,11 +78,14 @@ def make_engine(settings: Settings) -> Engine:
         if url.database and url.database != ":memory:":
             # The default lives under the data directory, which may not exist yet.
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return create_engine(
         url,
+        # Statement parameters (password hashes, token hashes) never reach error
+        # messages, and so never the logs.
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
@@ -118,11 +121,21 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that will write. On SQLite their transactions BEGIN IMMEDIATE: a
+        # deferred transaction that reads, then writes after another connection has
+        # committed, fails at once with "database is locked" (WAL snapshot too old),
+        # whatever the busy timeout; taking the write lock at BEGIN makes writers
+        # queue instead. PostgreSQL needs nothing of the kind.
+        writer = self.engine
+        if self.engine.dialect.name == "sqlite":
+            writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.write_sessions = sessionmaker(writer, expire_on_commit=False)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
         """A session for work outside a request (CLI, jobs); closed on exit."""
-        with self.sessions() as session:
+        factory = self.write_sessions if write else self.sessions
+        with factory() as session:
             yield session
 
     def dispose(self) -> None:

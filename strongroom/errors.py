@@ -106,6 +106,9 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     auth.CsrfFailed: ProblemType("csrf-failed", 403, "CSRF token missing or wrong"),
     auth.Forbidden: STATUS_PROBLEMS[403],
     auth.SessionOnly: ProblemType("session-required", 403, "Not allowed with a token"),
+    auth.ReauthenticationRequired: ProblemType(
+        "reauthentication-required", 403, "Confirm with your password"
+    ),
     auth.PasswordChangeRequired: ProblemType(
         "password-change-required", 403, "Password change required"
     ),

@@ -12,11 +12,14 @@ process's memory), both on the ``limits`` library that Flask-Limiter is built on
 When Redis stops answering, every limit keeps limiting from this process's memory
 (a fresh window, per process) and Redis is tried again after ``RETRY_AFTER_OUTAGE``
 seconds; with N processes an attacker gets at most N times the attempts while Redis
-is down, never an unlimited number. Readiness reports ``redis`` failing meanwhile.
+is down, never an unlimited number. Readiness lists ``redis`` as degraded meanwhile.
+
+Per-IP limits count IPv6 clients by their /64 network (``network_of``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import threading
@@ -109,6 +112,17 @@ class RateLimits:
         if not self._call(lambda limiter: limiter.test(item, name, *key)):
             self._throttle(name, item, key)
 
+    def acquire(self, name: str, *key: str) -> None:
+        """Count one attempt *before* it is made; raise ``Throttled`` when none is left.
+
+        Counting first closes the race of check-then-count: concurrent attempts cannot
+        all pass the check while the first is still being verified. Callers ``clear``
+        the key after a success, so in effect only failures accumulate.
+        """
+        item = self.item(name)
+        if not self._call(lambda limiter: limiter.hit(item, name, *key)):
+            self._throttle(name, item, key)
+
     def hit(self, name: str, *key: str) -> None:
         """Count one failure against ``key``."""
         item = self.item(name)
@@ -166,6 +180,27 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
+def network_of(ip: str) -> str:
+    """What per-IP limits count by: the address for IPv4, the /64 network for IPv6.
+
+    One IPv6 subscriber usually holds a whole /64 (2^64 addresses); counting single
+    addresses would let them pick a fresh one for every attempt.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def client_network() -> str:
+    return network_of(client_ip())
+
+
 def _throttled_response(exc: RateLimitExceeded) -> Response:
     name = exc.limit.scope if isinstance(exc.limit.scope, str) else "route"
     route = request.url_rule.rule if request.url_rule else ""  # never the path: it may hold secrets
@@ -191,7 +226,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     if settings.redis_url:
         options = {"socket_connect_timeout": _REDIS_TIMEOUT, "socket_timeout": _REDIS_TIMEOUT}
     limiter = Limiter(
-        key_func=client_ip,
+        key_func=client_network,
         app=app,
         storage_uri=storage_uri,
         storage_options=options,

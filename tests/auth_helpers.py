@@ -10,7 +10,10 @@ from typing import Any
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
+from strongroom.admin import services
 from strongroom.auth.authn import DEPS_KEY
+from strongroom.auth.models import Role
+from strongroom.context import get_database
 
 STRONG_PASSWORD = "violet-harbour-lantern-97"
 
@@ -31,6 +34,18 @@ class FakeClock:
 def use_clock(app: APIFlask, clock: FakeClock) -> None:
     """Make ``app``'s accounts services read time from ``clock``."""
     app.extensions[DEPS_KEY] = dataclasses.replace(app.extensions[DEPS_KEY], clock=clock)
+
+
+def make_admin(app: APIFlask) -> SignedIn:
+    """A fresh admin account, created as the CLI would, signed in by bearer token."""
+    name = unique_name("boss")
+    with app.app_context(), get_database().session() as db:
+        services.create_user(
+            db, app.extensions[DEPS_KEY], actor="system:test", username=name,
+            password=STRONG_PASSWORD, role=Role.ADMIN,
+        )  # fmt: skip
+        db.commit()
+    return sign_in(app.test_client(), name)
 
 
 def unique_name(prefix: str = "user") -> str:

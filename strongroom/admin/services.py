@@ -138,11 +138,13 @@ def set_role(db: Session, deps: AuthDeps, *, actor: str, user: User, role: Role)
         _keep_an_admin(db, user)
     previous = user.role
     user.role = role
-    # A privilege change: existing sessions were issued for the old role.
+    # A privilege change: sessions and tokens were issued for the old role.
     ended = sessions.end_sessions(db, user_id=user.id)
+    revoked = access_tokens.revoke_all(db, deps, user_id=user.id)
     _audit(
-        db, deps, "admin:user:role", actor, user=user, details=
-        {"from": str(previous), "to": str(role), "sessions_ended": ended},
+        db, deps, "admin:user:role", actor, user=user,
+        details={"from": str(previous), "to": str(role), "sessions_ended": ended,
+                 "tokens_revoked": revoked},
     )  # fmt: skip
 
 
@@ -167,13 +169,16 @@ def update_profile(
 
 
 def reset_password(db: Session, deps: AuthDeps, *, actor: str, user: User) -> str:
-    """Set and return a temporary password; the user's sessions end."""
+    """Set and return a temporary password; the user's sessions and tokens end."""
     password = temporary_password()
     accounts.set_password(db, deps, user=user, password=password, temporary=True)
     ended = sessions.end_sessions(db, user_id=user.id)
+    # A reset usually means the account may be in the wrong hands: its tokens go too.
+    revoked = access_tokens.revoke_all(db, deps, user_id=user.id)
     _audit(
-        db, deps, "admin:user:password-reset", actor, user=user, details={"sessions_ended": ended}
-    )
+        db, deps, "admin:user:password-reset", actor, user=user,
+        details={"sessions_ended": ended, "tokens_revoked": revoked},
+    )  # fmt: skip
     return password
 
 
@@ -194,7 +199,16 @@ def delete_user(db: Session, deps: AuthDeps, *, actor: str, user: User) -> None:
 
 
 def _keep_an_admin(db: Session, user: User) -> None:
-    if user.is_admin and user.is_active and accounts.count_active_admins(db) <= 1:
+    if not (user.is_admin and user.is_active):
+        return
+    # Lock the active admins' rows (PostgreSQL; SQLite write transactions are exclusive
+    # already) so two admins disabling each other at once cannot both succeed.
+    db.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN, User.status == Status.ACTIVE)
+        .with_for_update()
+    ).all()
+    if accounts.count_active_admins(db) <= 1:
         raise Conflict("This is the last active administrator; make another admin first.")
 
 

@@ -21,12 +21,20 @@ from strongroom.admin.schemas import (
     UserQuery,
 )
 from strongroom.auth.authn import get_deps, require_principal
-from strongroom.auth.models import Role, Status
+from strongroom.auth.exceptions import Conflict
+from strongroom.auth.models import Role, Status, User
 from strongroom.auth.policy import admin_required
 from strongroom.auth.schemas import AccountOut
 from strongroom.context import db_session
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Administration")
+
+
+def _someone_else(user: User) -> User:
+    """Admins change their own credentials through /me, which asks for proof of them."""
+    if user.id == require_principal().user.id:
+        raise Conflict("Use /api/v1/me/password or /api/v1/me/2fa for your own account.")
+    return user
 
 
 @bp.get("/users")
@@ -52,7 +60,7 @@ def list_users(query: dict[str, Any]) -> Any:
 
 
 @bp.post("/users")
-@admin_required("admin:user:create")
+@admin_required("admin:user:create", tokens=False)
 @bp.input(UserCreateIn, arg_name="body")
 @bp.output(CreatedUserOut, status_code=201)
 @bp.doc(summary="Create an account", description="Without `password`, a temporary one is "
@@ -66,7 +74,7 @@ def create_user(body: dict[str, Any]) -> Any:
     return {"user": user, "temporary_password": temporary}
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<int(max=2147483647):user_id>")
 @admin_required("admin:user:read")
 @bp.output(AccountOut)
 @bp.doc(summary="One account")
@@ -74,7 +82,7 @@ def get_user(user_id: int) -> Any:
     return services.get_user(db_session(), user_id)
 
 
-@bp.patch("/users/<int:user_id>")
+@bp.patch("/users/<int(max=2147483647):user_id>")
 @admin_required("admin:user:update")
 @bp.input(UserPatchIn, arg_name="body")
 @bp.output(AccountOut)
@@ -100,31 +108,31 @@ def update_user(user_id: int, body: dict[str, Any]) -> Any:
     return user
 
 
-@bp.post("/users/<int:user_id>/password-reset")
-@admin_required("admin:user:password-reset")
+@bp.post("/users/<int(max=2147483647):user_id>/password-reset")
+@admin_required("admin:user:password-reset", tokens=False)
 @bp.output(ResetOut)
 @bp.doc(summary="Set a temporary password (shown once); the user's sessions end")
 def reset_password(user_id: int) -> Any:
     db = db_session()
-    user = services.get_user(db, user_id)
+    user = _someone_else(services.get_user(db, user_id))
     password = services.reset_password(db, get_deps(), actor=require_principal().actor, user=user)
     db.commit()
     return {"temporary_password": password}
 
 
-@bp.post("/users/<int:user_id>/2fa-reset")
-@admin_required("admin:user:2fa-reset")
+@bp.post("/users/<int(max=2147483647):user_id>/2fa-reset")
+@admin_required("admin:user:2fa-reset", tokens=False)
 @bp.output({}, status_code=204)
 @bp.doc(summary="Turn off an account's 2FA (lost device); its sessions end")
 def reset_two_factor(user_id: int) -> Any:
     db = db_session()
-    user = services.get_user(db, user_id)
+    user = _someone_else(services.get_user(db, user_id))
     services.reset_two_factor(db, get_deps(), actor=require_principal().actor, user=user)
     db.commit()
     return Response(status=204)
 
 
-@bp.delete("/users/<int:user_id>")
+@bp.delete("/users/<int(max=2147483647):user_id>")
 @admin_required("admin:user:delete")
 @bp.output({}, status_code=204)
 @bp.doc(summary="Delete an account (not the last admin)")
@@ -145,7 +153,7 @@ def list_invites() -> Any:
 
 
 @bp.post("/invites")
-@admin_required("admin:invite:create")
+@admin_required("admin:invite:create", tokens=False)
 @bp.input(InviteIn, arg_name="body")
 @bp.output(NewInviteOut, status_code=201)
 @bp.doc(summary="Create a single-use invitation (token shown once)")
@@ -160,7 +168,7 @@ def create_invite(body: dict[str, Any]) -> Any:
     return {name: getattr(invite, name) for name in InviteOut().fields} | {"token": token}
 
 
-@bp.delete("/invites/<int:invite_id>")
+@bp.delete("/invites/<int(max=2147483647):invite_id>")
 @admin_required("admin:invite:revoke")
 @bp.output({}, status_code=204)
 @bp.doc(summary="Revoke an invitation")

@@ -8,10 +8,11 @@ password is, so during a lock-out the right password is refused like a wrong one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from strongroom.auth import sessions, totp
@@ -20,6 +21,7 @@ from strongroom.auth.exceptions import (
     ChallengeExpired,
     InvalidCredentials,
     PasswordRejected,
+    ReauthenticationRequired,
     RegistrationClosed,
     Throttled,
     UsernameTaken,
@@ -28,6 +30,9 @@ from strongroom.auth.models import AuthSession, Invite, Role, Status, User
 from strongroom.auth.tokens import INVITE_PREFIX, has_prefix, hash_token
 from strongroom.auth.usernames import canonical_username, lookup_username
 from strongroom.ledger.services import record_event
+from strongroom.ratelimit import network_of
+
+REAUTH_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,11 @@ def new_user(
         created_at=now,
         password_changed_at=now,
     )
-    db.add(user)
-    db.flush()
+    try:
+        with db.begin_nested():  # a savepoint: a lost race leaves the transaction usable
+            db.add(user)
+    except IntegrityError as err:
+        raise UsernameTaken("That username is taken; choose another.") from err
     return user
 
 
@@ -154,13 +162,14 @@ def sign_in(
     # What people type into the username field is sometimes their password: only a
     # value that could be a username is used as a key and written to the audit trail.
     name = lookup_username(username) or "(not a username)"
-    key = (name, client.ip)
+    key = (name, network_of(client.ip))
     try:
-        deps.limits.check("signin-account-ip", *key)
+        deps.limits.acquire("signin-account-ip", *key)
     except Throttled:
         _audit_signin(db, deps, "account:signin:throttled", name, user=None, client=client)
         raise
     user = db.scalar(select(User).where(User.username == name)) if lookup_username(name) else None
+    db.commit()  # end the read: no transaction (or SQLite write lock) is held during Argon2
     if user is None:
         deps.passwords.burn(password)
         return _fail(db, deps, name, None, client)
@@ -199,7 +208,7 @@ def sign_in_second_step(
         raise ChallengeExpired("The sign-in expired or was already used; sign in again.")
     pending, user = found
     try:
-        deps.limits.check("2fa-account", str(user.id))
+        deps.limits.acquire("2fa-account", str(user.id))
     except Throttled:
         _audit_signin(db, deps, "account:signin:throttled", user.username, user=user, client=client)
         raise
@@ -218,7 +227,6 @@ def sign_in_second_step(
             at=deps.now(),
         )
     else:
-        deps.limits.hit("2fa-account", str(user.id))
         _audit_signin(
             db,
             deps,
@@ -230,7 +238,11 @@ def sign_in_second_step(
         )
         db.commit()
         raise InvalidCredentials("That code is not right.")
-    db.delete(pending)
+    if not sessions.claim_challenge(db, pending):
+        # Another request spent this challenge a moment ago (its code or another):
+        # one challenge, one session. Rolling back also un-spends the recovery code.
+        db.rollback()
+        raise ChallengeExpired("The sign-in expired or was already used; sign in again.")
     deps.limits.clear("2fa-account", str(user.id))
     return _complete(db, deps, user, client, method=method)
 
@@ -253,7 +265,6 @@ def _fail(
     *,
     disabled: bool = False,
 ) -> NoReturn:
-    deps.limits.hit("signin-account-ip", name, client.ip)
     reason = "disabled" if disabled else ("wrong-password" if user else "unknown-user")
     _audit_signin(db, deps, "account:signin:failure", name, user=user, client=client, detail=reason)
     db.commit()  # the failure is recorded even though the request fails
@@ -320,7 +331,7 @@ def change_password(
 def check_password(db: Session, deps: AuthDeps, *, user: User, password: str) -> None:
     """Re-authentication for sensitive changes, limited per account."""
     try:
-        deps.limits.check("password-account", str(user.id))
+        deps.limits.acquire("password-account", str(user.id))
     except Throttled:
         record_event(
             db,
@@ -332,8 +343,29 @@ def check_password(db: Session, deps: AuthDeps, *, user: User, password: str) ->
         db.commit()
         raise
     if not deps.passwords.verify(user.password_hash, password).ok:
-        deps.limits.hit("password-account", str(user.id))
+        record_event(
+            db, "account:reauth:failure", actor=f"user:{user.id}", target=f"user:{user.id}",
+            details={"reason": "wrong-password"}, at=deps.now(),
+        )  # fmt: skip
         raise InvalidCredentials("The current password is not correct.")
+    deps.limits.clear("password-account", str(user.id))
+
+
+def require_recent_authentication(
+    db: Session, deps: AuthDeps, *, session: AuthSession, user: User, password: str | None
+) -> None:
+    """Sensitive additions (a token, a new 2FA device) need a fresh sign-in or the password.
+
+    Within ``REAUTH_WINDOW`` of signing in the session itself is proof enough; after
+    it, someone who picked up an unattended session must still know the password.
+    """
+    if deps.now() - session.created_at <= REAUTH_WINDOW:
+        return
+    if password is None:
+        raise ReauthenticationRequired(
+            "Confirm with your current password (`current_password`) to do this."
+        )
+    check_password(db, deps, user=user, password=password)
 
 
 def set_password(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, g, request
+from sqlalchemy.exc import OperationalError
 
 from strongroom.auth import access_tokens, sessions
 from strongroom.auth.deps import AuthDeps
@@ -36,7 +37,7 @@ from strongroom.auth.tokens import (
 )
 from strongroom.context import db_session
 from strongroom.ledger.services import record_event
-from strongroom.ratelimit import client_ip
+from strongroom.ratelimit import client_ip, network_of
 from strongroom.settings import Mode
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,7 @@ def _authenticate() -> None:
     requirement = requirement_of(request.endpoint, view)
     strict = requirement is None or requirement.authenticated
     principal = _from_bearer(deps, strict=strict) or _from_cookie(deps)
-    db = g.get("db_session")
-    if db is not None and (db.dirty or db.deleted):
-        db.commit()  # last-seen updates and expired-session deletions
+    _end_lookup_transaction()
     g.principal = principal
     if principal is not None:
         g.user_id = principal.user.id
@@ -125,6 +124,20 @@ def _authenticate() -> None:
         if principal.via_cookie and request.method not in SAFE_METHODS and needs_csrf:
             _check_csrf(deps, principal)
     _enforce(requirement, principal, deps)
+
+
+def _end_lookup_transaction() -> None:
+    """Commit last-seen updates and expired-session deletions, and end the transaction,
+    so the view starts afresh (on SQLite no write lock is held across the view's slow
+    parts, such as Argon2). Losing the race for a last-seen update costs nothing."""
+    db = g.get("db_session")
+    if db is None:
+        return
+    try:
+        db.commit()
+    except OperationalError:
+        db.rollback()
+        log.info("session bookkeeping skipped: the database was busy")
 
 
 def _from_bearer(deps: AuthDeps, *, strict: bool) -> Principal | None:
@@ -140,8 +153,9 @@ def _from_bearer(deps: AuthDeps, *, strict: bool) -> Principal | None:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     ip = client_ip()
+    network = network_of(ip)
     try:
-        deps.limits.check("token-failures-ip", ip)
+        deps.limits.check("token-failures-ip", network)
     except Throttled:
         if not strict:
             return None
@@ -154,7 +168,7 @@ def _from_bearer(deps: AuthDeps, *, strict: bool) -> Principal | None:
     if scheme.lower() == "bearer" and len(token) <= MAX_TOKEN_LENGTH:
         principal = _resolve_token(deps, token)
     if principal is None:
-        deps.limits.hit("token-failures-ip", ip)
+        deps.limits.hit("token-failures-ip", network)
         if strict:
             raise Unauthenticated("The bearer token is not valid (expired, revoked or mistyped).")
     return principal
@@ -207,13 +221,13 @@ def _enforce(requirement: Requirement | None, principal: Principal | None, deps:
         return
     if principal is None:
         raise Unauthenticated("Sign in first (session cookie or bearer token).")
+    if requirement.admin and not principal.user.is_admin:
+        raise Forbidden("Only administrators can do this.")
     if principal.kind == "token":
         if not requirement.tokens:
             raise SessionOnly("Personal access tokens cannot do this; sign in instead.")
         if requirement.scope is not None and not principal.has_scope(requirement.scope):
             raise Forbidden(f"This token lacks the {requirement.scope!r} scope.")
-    if requirement.admin and not principal.user.is_admin:
-        raise Forbidden("Only administrators can do this.")
     if not requirement.while_restricted:
         user = principal.user
         if user.must_change_password:

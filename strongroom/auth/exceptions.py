@@ -40,6 +40,11 @@ class SessionOnly(Forbidden):
     """Only a signed-in session may do this, never a personal access token."""
 
 
+class ReauthenticationRequired(Forbidden):
+    """A sensitive change on a session older than the re-authentication window, sent
+    without the current password."""
+
+
 class PasswordChangeRequired(Forbidden):
     """The account has a temporary password: only changing it is allowed."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
+from strongroom.auth.authn import DEPS_KEY, cookie_name
 from strongroom.auth.policy import Requirement, requirement_of
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -60,7 +61,9 @@ def requirement_processor(app: APIFlask) -> Any:
     def process(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
         if not isinstance(spec, dict):
             raise TypeError("the OpenAPI spec processor needs the spec as a dict")
-        spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        schemes = {name: dict(scheme) for name, scheme in SECURITY_SCHEMES.items()}
+        schemes["SessionCookie"]["name"] = cookie_name(app.extensions[DEPS_KEY])
+        spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
         requirements = _requirements(app)
         for path, item in spec.get("paths", {}).items():
             for method, operation in item.items():
@@ -86,4 +89,8 @@ def _annotate(operation: dict[str, Any], requirement: Requirement, *, limited: b
     responses.setdefault("401", {"description": "Not signed in", "content": _PROBLEM})
     responses.setdefault(
         "403", {"description": "Role, scope or CSRF token not sufficient", "content": _PROBLEM}
+    )
+    responses.setdefault(
+        "429",
+        {"description": "Too many invalid bearer tokens from this address", "content": _PROBLEM},
     )

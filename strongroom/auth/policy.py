@@ -62,9 +62,14 @@ def login_required(
     )
 
 
-def admin_required(permission: str) -> Callable[[F], F]:
-    """A signed-in admin; a personal access token also needs the ``admin`` scope."""
-    return _declare(Requirement(permission, admin=True, scope="admin"))
+def admin_required(permission: str, *, tokens: bool = True) -> Callable[[F], F]:
+    """A signed-in admin; a personal access token also needs the ``admin`` scope.
+
+    ``tokens=False`` for actions that hand out credentials (temporary passwords,
+    2FA resets, new accounts, invitations): a leaked token must not be enough to
+    take over accounts, the admin's own included.
+    """
+    return _declare(Requirement(permission, admin=True, scope="admin", tokens=tokens))
 
 
 # Endpoints that Flask and APIFlask add themselves.

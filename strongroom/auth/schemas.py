@@ -6,18 +6,30 @@ the policy itself lives in ``strongroom.auth.passwords`` so every path applies i
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Email, Integer, List, Nested, String
+from apiflask.fields import AwareDateTime, Boolean, DateTime, Email, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf
+from marshmallow import ValidationError
 
 from strongroom.api import InputSchema, plain_text
 from strongroom.auth.passwords import MAX_LENGTH as MAX_PASSWORD
 from strongroom.auth.principal import SCOPES
 from strongroom.auth.tokens import MAX_TOKEN_LENGTH
 
+MAX_TOKEN_LIFETIME = timedelta(days=5 * 366)
+REAUTH_HELP = "Needed when the session signed in more than 15 minutes ago"
 
-def Password() -> String:  # noqa: N802  # reads like the field types it stands beside
+
+def Password(*, required: bool = True) -> String:  # noqa: N802  # reads like a field type
     """A password field: 1-1024 characters, taken exactly as sent."""
+    if not required:
+        return String(
+            load_default=None,
+            validate=Length(1, MAX_PASSWORD),
+            metadata={"format": "password", "description": REAUTH_HELP},
+        )
     return String(required=True, validate=Length(1, MAX_PASSWORD), metadata={"format": "password"})
 
 
@@ -114,10 +126,25 @@ class SessionListOut(Schema):
     sessions = List(Nested(SessionInfoOut))
 
 
+def _within_token_lifetime(value: datetime) -> None:
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError) as err:
+        raise ValidationError("Not a usable time.") from err
+    if utc > datetime.now(UTC) + MAX_TOKEN_LIFETIME:
+        raise ValidationError("Tokens live at most 5 years; choose an earlier expiry.")
+
+
 class TokenIn(InputSchema):
     name = String(required=True, validate=[Length(1, 100), plain_text])
+    current_password = Password(required=False)
     scopes = List(String(validate=OneOf(list(SCOPES))), required=True, validate=Length(1, 10))
-    expires_at = DateTime(load_default=None, allow_none=True)
+    expires_at = AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        validate=_within_token_lifetime,
+        metadata={"description": "With a time zone; at most 5 years ahead"},
+    )
 
 
 class TokenInfoOut(Schema):
@@ -149,6 +176,10 @@ class EnrolmentOut(Schema):
     secret = String()
     otpauth_uri = String()
     qr_svg = String(metadata={"description": "SVG image of the otpauth URI"})
+
+
+class EnrolIn(InputSchema):
+    current_password = Password(required=False)
 
 
 class CodeIn(InputSchema):

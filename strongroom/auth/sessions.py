@@ -135,3 +135,13 @@ def find_challenge(db: Session, deps: AuthDeps, token: str) -> tuple[LoginChalle
         db.delete(challenge)
         return None
     return challenge, user
+
+
+def claim_challenge(db: Session, challenge: LoginChallenge) -> bool:
+    """Spend the challenge; ``False`` when a concurrent request already did."""
+    result = db.execute(
+        delete(LoginChallenge)
+        .where(LoginChallenge.id == challenge.id)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -61,8 +61,9 @@ def confirm_enrolment(db: Session, deps: AuthDeps, *, user: User, code: str) -> 
     secret = deps.seeds.open(user.totp_pending_secret, user_id=user.id)
     step = _matching_step(secret, code, deps.now(), after=None) if secret else None
     if step is None:
-        deps.limits.hit("2fa-account", str(user.id))
+        _reauth_failed(db, deps, user, "wrong-code-at-enrolment")
         raise InvalidCode("That code is not right; check the time on your device and retry.")
+    deps.limits.clear("2fa-account", str(user.id))
     now = deps.now()
     user.totp_secret = user.totp_pending_secret
     user.totp_pending_secret = None
@@ -77,7 +78,7 @@ def confirm_enrolment(db: Session, deps: AuthDeps, *, user: User, code: str) -> 
 
 def _check_limit(db: Session, deps: AuthDeps, user: User) -> None:
     try:
-        deps.limits.check("2fa-account", str(user.id))
+        deps.limits.acquire("2fa-account", str(user.id))
     except Throttled:
         record_event(
             db, "account:2fa:throttled", actor=f"user:{user.id}", target=f"user:{user.id}",
@@ -194,7 +195,8 @@ def _hash_code(code: str) -> bytes:
 
 def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) -> int | None:
     code = code.strip().replace(" ", "")
-    if len(code) != 6 or not code.isdigit():
+    # ASCII only: str.isdigit() also accepts Arabic-Indic, full-width and superscripts.
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret)
     current = int(now.timestamp()) // STEP_SECONDS
@@ -210,5 +212,13 @@ def require_code(db: Session, deps: AuthDeps, *, user: User, code: str) -> None:
     """Re-check a current code for a sensitive change, limited per account."""
     _check_limit(db, deps, user)
     if not verify_code(db, deps, user=user, code=code):
-        deps.limits.hit("2fa-account", str(user.id))
+        _reauth_failed(db, deps, user, "wrong-code")
         raise InvalidCode("That code is not right.")
+    deps.limits.clear("2fa-account", str(user.id))
+
+
+def _reauth_failed(db: Session, deps: AuthDeps, user: User, reason: str) -> None:
+    record_event(
+        db, "account:reauth:failure", actor=f"user:{user.id}", target=f"user:{user.id}",
+        details={"reason": reason}, at=deps.now(),
+    )  # fmt: skip

@@ -22,6 +22,7 @@ from strongroom.auth.principal import SCOPES, Principal
 from strongroom.auth.schemas import (
     AccountOut,
     CodeIn,
+    EnrolIn,
     EnrolmentOut,
     LoginIn,
     LoginOut,
@@ -74,7 +75,14 @@ def _with_cookie(body: dict[str, Any], schema: Any, token: str, status: int = 20
 @route_limit("register-ip")
 @bp.input(RegisterIn, arg_name="body")
 @bp.output(AccountOut, status_code=201)
-@bp.doc(summary="Create an account", description="As `STRONGROOM_REGISTRATION` allows.")
+@bp.doc(
+    summary="Create an account",
+    description="As `STRONGROOM_REGISTRATION` allows.",
+    responses={
+        403: "Registration closed, or the invitation is not valid",
+        409: "Username taken",
+    },
+)
 def register(body: dict[str, Any]) -> Any:
     db = db_session()
     user = accounts.register(db, get_deps(), client=_client(), **body)
@@ -91,6 +99,7 @@ def register(body: dict[str, Any]) -> Any:
     summary="Sign in with username and password",
     description="Answers a session (`token`, also set as an HttpOnly cookie) or, when 2FA "
     "is on, `{two_factor_required: true, challenge, expires_at}` for `/auth/login/totp`.",
+    responses={401: "Sign-in failed (the same answer whatever was wrong)"},
 )
 def login(body: dict[str, Any]) -> Any:
     db = db_session()
@@ -110,7 +119,10 @@ def login(body: dict[str, Any]) -> Any:
 @route_limit("signin-ip")
 @bp.input(LoginTotpIn, arg_name="body")
 @bp.output(SessionOut)
-@bp.doc(summary="Finish a sign-in with a 2FA code or a recovery code")
+@bp.doc(
+    summary="Finish a sign-in with a 2FA code or a recovery code",
+    responses={401: "Wrong code, or the challenge expired or was used"},
+)
 def login_totp(body: dict[str, Any]) -> Any:
     if (body["code"] is None) == (body["recovery_code"] is None):
         raise InvalidCode("Send either `code` or `recovery_code`.")
@@ -156,6 +168,18 @@ def _session_principal() -> Principal:
     if principal.session is None:
         raise SessionOnly("Sign in with a session for this.")
     return principal
+
+
+def _recently_authenticated(principal: Principal, password: str | None) -> None:
+    assert principal.session is not None  # noqa: S101  # sessions-only routes
+    db = db_session()
+    try:
+        accounts.require_recent_authentication(
+            db, get_deps(), session=principal.session, user=principal.user, password=password
+        )
+    except Exception:
+        db.commit()  # keep the record of a failed confirmation
+        raise
 
 
 def _rotate(principal: Principal) -> accounts.SignedIn:
@@ -222,7 +246,7 @@ def list_sessions() -> Any:
     }
 
 
-@bp.delete("/me/sessions/<int:session_id>")
+@bp.delete("/me/sessions/<int(max=2147483647):session_id>")
 @login_required("account:session:revoke", tokens=False)
 @bp.output({}, status_code=204)
 @bp.doc(summary="End one of the account's sessions (any device)")
@@ -259,6 +283,7 @@ def list_tokens() -> Any:
 def create_token(body: dict[str, Any]) -> Any:
     principal = _session_principal()
     db = db_session()
+    _recently_authenticated(principal, body.pop("current_password"))
     new = access_tokens.create_token(db, get_deps(), user=principal.user, **body)
     db.commit()
     # The output schema serialises once: hand it the attributes, plus the secret.
@@ -267,7 +292,7 @@ def create_token(body: dict[str, Any]) -> Any:
     }
 
 
-@bp.delete("/me/tokens/<int:token_id>")
+@bp.delete("/me/tokens/<int(max=2147483647):token_id>")
 @login_required("account:token:revoke", tokens=False)
 @bp.output({}, status_code=204)
 @bp.doc(summary="Revoke a personal access token")
@@ -297,13 +322,15 @@ def two_factor_status() -> Any:
 
 @bp.post("/me/2fa")
 @login_required("account:2fa:enable", tokens=False, while_restricted=True)
+@bp.input(EnrolIn, arg_name="body")
 @bp.output(EnrolmentOut, status_code=201)
 @bp.doc(summary="Start 2FA set-up", description="Returns the secret, an otpauth URI and a "
         "QR code; 2FA is on only after `/me/2fa/confirm` with a valid code.")  # fmt: skip
-def start_two_factor() -> Any:
-    user = _session_principal().user
+def start_two_factor(body: dict[str, Any]) -> Any:
+    principal = _session_principal()
     db = db_session()
-    enrolment = totp.start_enrolment(db, get_deps(), user=user)
+    _recently_authenticated(principal, body["current_password"])
+    enrolment = totp.start_enrolment(db, get_deps(), user=principal.user)
     db.commit()
     return enrolment
 
@@ -317,8 +344,14 @@ def start_two_factor() -> Any:
 def confirm_two_factor(body: dict[str, Any]) -> Any:
     principal = _session_principal()
     db = db_session()
-    codes = totp.confirm_enrolment(db, get_deps(), user=principal.user, code=body["code"])
+    try:
+        codes = totp.confirm_enrolment(db, get_deps(), user=principal.user, code=body["code"])
+    except InvalidCode:
+        db.commit()  # keep the record of the failed attempt
+        raise
     signed = _rotate(principal)
+    # Sessions opened before 2FA was on did not prove the second factor: they end.
+    sessions.end_sessions(db, user_id=principal.user.id, keep=signed.session.id)
     db.commit()
     body_out = {"recovery_codes": codes, **_session_body(signed)}
     return _with_cookie(body_out, RecoveryCodesOut, signed.token)

@@ -20,6 +20,7 @@ TAGS: dict[str, str] = {
     "account:2fa:disable": "TOTP two-factor authentication was turned off",
     "account:2fa:recovery-used": "a recovery code was spent to sign in",
     "account:2fa:recovery-regenerate": "a fresh set of recovery codes replaced the old one",
+    "account:reauth:failure": "a wrong password or 2FA code when confirming a sensitive change",
     "account:2fa:throttled": "a 2FA code check outside sign-in was refused by its limit",
     "admin:user:2fa-reset": "an admin turned off an account's 2FA (lost device or seed)",
     "account:token:create": "a personal access token was created",

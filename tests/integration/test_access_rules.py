@@ -281,8 +281,8 @@ def test_the_parameters_are_the_routes_of_the_app_under_test(make_app: AppFactor
     # Sanity: the walk found the accounts and admin APIs (an empty list tests nothing).
     assert {r.rule for r in ADMIN_ONLY} >= {f"{API}/admin/users", f"{API}/admin/invites"}
     assert {str(r) for r in OWN_OBJECTS} >= {
-        f"DELETE {API}/me/sessions/<int:session_id>",
-        f"DELETE {API}/me/tokens/<int:token_id>",
+        f"DELETE {API}/me/sessions/<int(max=2147483647):session_id>",
+        f"DELETE {API}/me/tokens/<int(max=2147483647):token_id>",
     }
     assert len(STATE_CHANGING) >= 10
 

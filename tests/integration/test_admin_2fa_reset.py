@@ -10,34 +10,13 @@ from apiflask import APIFlask
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from strongroom.admin import services
-from strongroom.auth.authn import DEPS_KEY
-from strongroom.auth.models import Role
 from strongroom.cli import main
 from strongroom.context import get_database
 from strongroom.ledger.models import AuditEvent
-from tests.auth_helpers import (
-    STRONG_PASSWORD,
-    FakeClock,
-    new_account,
-    sign_in,
-    unique_name,
-    use_clock,
-)
+from tests.auth_helpers import STRONG_PASSWORD, FakeClock, make_admin, new_account, use_clock
 from tests.conftest import FAST_HASHING, AppFactory
 
 API = "/api/v1"
-
-
-def make_admin(app: APIFlask) -> dict[str, str]:
-    name = unique_name("boss")
-    with app.app_context(), get_database().session() as db:
-        services.create_user(
-            db, app.extensions[DEPS_KEY], actor="system:test", username=name,
-            password=STRONG_PASSWORD, role=Role.ADMIN,
-        )  # fmt: skip
-        db.commit()
-    return sign_in(app.test_client(), name).bearer
 
 
 def enrol(app: APIFlask, clock: FakeClock) -> tuple[str, dict[str, str]]:
@@ -56,7 +35,7 @@ def test_admin_api_turns_off_a_users_2fa(make_app: AppFactory) -> None:
     use_clock(app, clock)
     username, bearer = enrol(app, clock)
     user_id = app.test_client().get(f"{API}/me", headers=bearer).get_json()["id"]
-    admin = make_admin(app)
+    admin = make_admin(app).bearer
 
     # Users cannot do it to each other; admins can.
     refused = app.test_client().post(f"{API}/admin/users/{user_id}/2fa-reset", headers=bearer)
