@@ -11,7 +11,13 @@ from strongroom.auth.models import (
     User,
 )
 from strongroom.db import Base
-from strongroom.ledger.models import AuditEvent
+from strongroom.ledger.models import (
+    AuditEvent,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerHead,
+    LedgerNode,
+)
 
 __all__ = [
     "AccessToken",
@@ -19,6 +25,10 @@ __all__ = [
     "AuthSession",
     "Base",
     "Invite",
+    "LedgerCheckpoint",
+    "LedgerEntry",
+    "LedgerHead",
+    "LedgerNode",
     "LoginChallenge",
     "RecoveryCode",
     "User",

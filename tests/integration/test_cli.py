@@ -33,9 +33,9 @@ def test_db_upgrade_and_current(runner: CliRunner, fresh_database_url: str) -> N
     assert "migrations pending" in pending.output
     upgraded = runner.invoke(main, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "upgraded from none to 0002" in upgraded.output
+    assert "upgraded from none to 0003" in upgraded.output
     again = runner.invoke(main, ["db", "upgrade"], env=env)
-    assert "already at 0002" in again.output
+    assert "already at 0003" in again.output
     current = runner.invoke(main, ["db", "current", "--check"], env=env)
     assert current.exit_code == 0
     assert "up to date" in current.output

@@ -39,7 +39,7 @@ def test_ready_when_everything_is_fine(client: FlaskClient) -> None:
     assert body["status"] == "ready"
     assert body["failing"] == []
     assert set(body["checks"]) == {"database", "migrations", "data_dir"}
-    assert body["checks"]["migrations"]["detail"] == "0002"
+    assert body["checks"]["migrations"]["detail"] == "0003"
 
 
 def test_unready_when_data_dir_is_not_writable(make_app: AppFactory, tmp_path: Path) -> None:
