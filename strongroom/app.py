@@ -22,6 +22,8 @@ from strongroom.auth.deps import AuthDeps
 from strongroom.auth.openapi import requirement_processor
 from strongroom.db import Database, schema_status
 from strongroom.guard import prepare_settings
+from strongroom.ledger import web as ledger_web
+from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
 from strongroom.ops.views import bp as ops_bp
 from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
@@ -84,6 +86,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     api.add_spec_processor(app, requirement_processor(app))
     ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views
     try:
+        ledger_web.init_app(app, settings, load_signer(settings))
         bootstrap_admin(database, deps)
     except ConfigError:
         database.dispose()

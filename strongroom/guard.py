@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from zxcvbn import zxcvbn
 
 from strongroom.devkeys import dev_secrets_dir, is_dev_material, load_or_create_dev_secret
+from strongroom.ledger.keys import signing_key_problems
 from strongroom.settings import ConfigError, Mode, Settings, env_name
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,12 @@ def production_problems(settings: Settings) -> list[str]:
             "that may call the API."
         )
     problems.extend(_database_problems(settings))
+    if settings.ledger_signing_key is None:
+        problems.append(
+            f"{env_name('ledger_signing_key')} is not set: production checkpoints need a key "
+            "of their own (`strongroom ledger keygen` makes one)."
+        )
+    problems.extend(signing_key_problems(settings))
     if settings.cookie_secure is False:
         problems.append(
             f"{env_name('cookie_secure')} is off: session cookies would travel over plain "

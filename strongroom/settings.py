@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from strongroom.settings_accounts import AccountSettings
+from strongroom.settings_ledger import LedgerSettings
 
 ENV_PREFIX = "STRONGROOM_"
 KIB = 1024
@@ -51,7 +52,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class Settings(AccountSettings):
+class Settings(AccountSettings, LedgerSettings):
     """Everything Strongroom can be told from the outside, validated once at start-up."""
 
     model_config = SettingsConfigDict(
@@ -206,6 +207,12 @@ class Settings(AccountSettings):
         if problems:
             raise ValueError(" ".join(problems))
         return self
+
+    @property
+    def effective_ledger_origin(self) -> str:
+        """``STRONGROOM_LEDGER_ORIGIN``, or ``<host of the base URL>/ledger``."""
+        host = urlsplit(self.base_url).netloc.rsplit("@", 1)[-1]
+        return self.ledger_origin or f"{host}/ledger"
 
     @property
     def is_sqlite(self) -> bool:

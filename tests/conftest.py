@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from strongroom.app import create_app
 from strongroom.context import get_database
 from strongroom.db import Database, upgrade
+from strongroom.ledger.note import Signer
 from strongroom.settings import ENV_PREFIX, load_settings, normalise_database_url
 
 PG_ENV = "STRONGROOM_TEST_DATABASE_URL"
@@ -190,6 +191,8 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
             "secret_key": secrets.token_urlsafe(48),
             **overrides,
         }
+        if settings["mode"] == "production" and "ledger_signing_key" not in settings:
+            settings["ledger_signing_key"] = Signer.generate("127.0.0.1:8000/ledger").encode()
         if settings["mode"] == "testing":
             # Cheap Argon2 for speed, allowed only by this explicit testing flag.
             settings = {**FAST_HASHING, **settings}

@@ -28,6 +28,7 @@ from strongroom.logs import request_id_var
 log = logging.getLogger(__name__)
 
 EVENT_VERSION = 1
+APPENDED = "strongroom.ledger.appended"
 _MAX_DETAIL_TEXT = 256
 # Detail keys that must never be written, whoever passes them: the ledger is read by
 # auditors and exported, and a secret in it could never be taken back.
@@ -87,6 +88,7 @@ def record_event(
     )
     db.add(entry)
     _store_completed_subtrees(db, index, entry.leaf_hash)
+    db.info[APPENDED] = True  # the web layer then checks whether a checkpoint is due
     log.info("ledger %s", tag, extra={"audit_tag": tag, "actor": entry.actor, "index": index})
     return entry
 

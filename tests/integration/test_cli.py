@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from strongroom.cli import main
 from strongroom.cli.config import configuration_markdown
+from strongroom.ledger.note import Signer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,15 +52,17 @@ def test_db_upgrade_reports_an_unreachable_database(runner: CliRunner) -> None:
 
 def test_config_check_masks_secrets(runner: CliRunner) -> None:
     secret = secrets.token_urlsafe(48)
+    ledger_key = Signer.generate("127.0.0.1:8000/ledger").encode()
     env = {
         "STRONGROOM_SECRET_KEY": secret,
         "STRONGROOM_DATABASE_URL": "postgresql://app:dbpassword@db:5432/strongroom",
         "STRONGROOM_REDIS_URL": "redis://:redispassword@cache:6379/0",
         "STRONGROOM_MODE": "production",
+        "STRONGROOM_LEDGER_SIGNING_KEY": ledger_key,
     }
     result = runner.invoke(main, ["config", "check"], env=env)
     assert result.exit_code == 0, result.output
-    for hidden in (secret, "dbpassword", "redispassword"):
+    for hidden in (secret, "dbpassword", "redispassword", ledger_key.rsplit("+", 1)[1]):
         assert hidden not in result.output
     assert "app:***@db:5432" in result.output
     assert "would be accepted in production" in result.output

@@ -17,14 +17,24 @@ from strongroom.guard import (
     production_problems,
     too_guessable,
 )
+from strongroom.ledger.note import Signer
 from strongroom.settings import ConfigError, load_settings
 
 GOOD_SECRET = secrets.token_urlsafe(48)
 PACKAGE_DIR = Path(strongroom.__file__).resolve().parent
 
 
+LEDGER_KEY = Signer.generate("127.0.0.1:8000/ledger").encode()
+
+
 def production(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    return {"mode": "production", "secret_key": GOOD_SECRET, "data_dir": tmp_path, **overrides}
+    return {
+        "mode": "production",
+        "secret_key": GOOD_SECRET,
+        "ledger_signing_key": LEDGER_KEY,
+        "data_dir": tmp_path,
+        **overrides,
+    }
 
 
 def test_good_production_settings_pass(tmp_path: Path) -> None:
@@ -51,6 +61,12 @@ def test_good_production_settings_pass(tmp_path: Path) -> None:
         ({"secret_key": DEV_MARKER + "0123456789abcdef" * 4}, "development-only secret"),
         ({"debug": True}, "STRONGROOM_DEBUG is on"),
         ({"cookie_secure": False}, "STRONGROOM_COOKIE_SECURE is off"),
+        ({"ledger_signing_key": None}, "STRONGROOM_LEDGER_SIGNING_KEY is not set"),
+        ({"ledger_signing_key": "PRIVATE+KEY+x"}, "STRONGROOM_LEDGER_SIGNING_KEY is unusable"),
+        (
+            {"ledger_signing_key": Signer.generate("other.example/ledger").encode()},
+            "set STRONGROOM_LEDGER_ORIGIN to match",
+        ),
         ({"cors_origins": "https://a.example,*"}, "allows every origin"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "sqlite:///:memory:"}, "in-memory SQLite"),
