@@ -7,6 +7,7 @@ import click
 from strongroom import __version__
 from strongroom.cli.config import config_group
 from strongroom.cli.db import db_group
+from strongroom.cli.ledger import ledger_group
 from strongroom.cli.serve import serve
 from strongroom.cli.users import users_group
 
@@ -25,3 +26,4 @@ main.add_command(serve)
 main.add_command(db_group)
 main.add_command(config_group)
 main.add_command(users_group)
+main.add_command(ledger_group)

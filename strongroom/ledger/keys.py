@@ -8,7 +8,7 @@ from strongroom.devkeys import load_or_create_dev_secret
 from strongroom.ledger.note import NoteError, Signer
 from strongroom.settings import ConfigError, Mode, Settings, env_name
 
-DEV_SECRET_NAME = "ledger_signing_seed"
+DEV_SECRET_NAME = "ledger_signing_seed"  # noqa: S105  # a file name, not a secret
 
 
 def signing_key_problems(settings: Settings) -> list[str]:

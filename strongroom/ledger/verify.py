@@ -15,8 +15,9 @@ ever rewritten: the first mismatch raises ``LedgerTampered`` naming where it is.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -60,8 +61,13 @@ def verify_ledger(db: Session, verifier: Verifier | None) -> Report:
     return Report(entries, nodes, checkpoints, redacted)
 
 
-def _stream(db: Session, statement: object) -> Iterator[object]:
-    return iter(db.execute(statement.execution_options(yield_per=BATCH)).scalars())  # type: ignore[attr-defined]
+def _stream(db: Session, statement: Any) -> Iterator[Any]:
+    """Rows in batches from a server-side cursor, closed however the caller stops."""
+    result = db.execute(statement.execution_options(yield_per=BATCH)).scalars()
+    try:
+        yield from result
+    finally:
+        result.close()
 
 
 def _verify_entries(db: Session) -> tuple[int, int]:
@@ -73,6 +79,9 @@ def _verify_entries(db: Session) -> tuple[int, int]:
         where = f"entry {expected}"
         if row.index != expected:
             raise LedgerTampered(where, f"missing: the next stored entry is {row.index}")
+        for column in ("event", "salt", "leaf_hash"):
+            if getattr(row, column) is not None and not isinstance(getattr(row, column), bytes):
+                raise LedgerTampered(where, f"the {column} column holds text, not bytes")
         if row.event is None or row.salt is None:
             redacted[row.index] = row.leaf_hash
         else:
@@ -90,7 +99,8 @@ def _verify_entries(db: Session) -> tuple[int, int]:
 
 
 def _check_event(row: LedgerEntry, where: str) -> dict[str, object]:
-    assert row.event is not None and row.salt is not None  # noqa: S101
+    if row.event is None or row.salt is None:  # the caller handles redacted entries
+        raise LedgerTampered(where, "expected an event, found a redacted entry")
     if not hmac.compare_digest(leaf_hash(row.salt + row.event), row.leaf_hash):
         raise LedgerTampered(where, "the leaf hash does not match the stored event")
     try:
@@ -113,7 +123,7 @@ def _check_event(row: LedgerEntry, where: str) -> dict[str, object]:
     return event
 
 
-def _children(db: Session, level: int) -> Iterator[bytes]:
+def _children(db: Session, level: int) -> Generator[bytes, None, None]:
     if level == 0:
         query = select(LedgerEntry.leaf_hash).order_by(LedgerEntry.index)
     else:
@@ -133,13 +143,21 @@ def _verify_nodes(db: Session, size: int) -> int:
             raise LedgerTampered(
                 f"level {level} subtrees", f"{count} stored, {expected_count} expected"
             )
-        children = _children(db, level - 1)
-        stored = db.execute(
-            select(LedgerNode.index, LedgerNode.hash)
-            .where(LedgerNode.level == level)
-            .order_by(LedgerNode.index)
-            .execution_options(yield_per=BATCH)
-        )
+        checked += _verify_level(db, level)
+        level += 1
+    return checked
+
+
+def _verify_level(db: Session, level: int) -> int:
+    children = _children(db, level - 1)
+    stored = db.execute(
+        select(LedgerNode.index, LedgerNode.hash)
+        .where(LedgerNode.level == level)
+        .order_by(LedgerNode.index)
+        .execution_options(yield_per=BATCH)
+    )
+    checked = 0
+    try:
         for position, (index, digest) in enumerate(stored):
             left, right = next(children), next(children)
             if index != position or not hmac.compare_digest(node_hash(left, right), digest):
@@ -149,7 +167,9 @@ def _verify_nodes(db: Session, size: int) -> int:
                     "its hash does not match its children",
                 )
             checked += 1
-        level += 1
+    finally:
+        stored.close()
+        children.close()
     return checked
 
 
