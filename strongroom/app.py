@@ -22,6 +22,7 @@ from strongroom.auth.deps import AuthDeps
 from strongroom.auth.openapi import requirement_processor
 from strongroom.db import Database, schema_status
 from strongroom.guard import prepare_settings
+from strongroom.ledger import views as ledger_views
 from strongroom.ledger import web as ledger_web
 from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
@@ -81,6 +82,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ops_bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(ledger_views.bp)
     deps = AuthDeps.from_settings(settings)
     authn.init_app(app, deps)
     api.add_spec_processor(app, requirement_processor(app))

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from strongroom.auth import exceptions as auth
 from strongroom.exceptions import StrongroomError
+from strongroom.ledger import exceptions as ledger
 from strongroom.logs import request_id_var
 from strongroom.settings import Mode
 
@@ -124,6 +125,10 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     auth.InvalidCode: ProblemType("invalid-code", 422, "Code not accepted"),
     auth.Throttled: STATUS_PROBLEMS[429],
     auth.LimiterUnavailable: STATUS_PROBLEMS[503],
+    # Ledger.
+    ledger.EntryNotFound: STATUS_PROBLEMS[404],
+    ledger.BadTreeRequest: ProblemType("bad-tree-request", 422, "Not in this tree"),
+    ledger.NotRedactable: ProblemType("not-redactable", 409, "Entry cannot be redacted"),
 }
 
 

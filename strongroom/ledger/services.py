@@ -134,3 +134,33 @@ def subtree_hash(db: Session, level: int, index: int) -> bytes:
     if found is None:
         raise LookupError(f"subtree ({level}, {index}) is not stored")
     return found
+
+
+REDACT_TAG = "ledger:entry:redact"
+
+
+def redact_entry(db: Session, index: int, *, actor: str, reason: str, at: datetime) -> LedgerEntry:
+    """Erase an entry's event (GDPR), keep its leaf hash, and record the redaction.
+
+    Raises ``LookupError`` for no such entry and ``ValueError`` when it is already
+    redacted or is itself a redaction (those name what was erased and must stay).
+    """
+    entry = db.get(LedgerEntry, index, with_for_update=True)
+    if entry is None:
+        raise LookupError(f"no entry {index}")
+    if entry.event is None:
+        raise ValueError(f"entry {index} is already redacted")
+    if entry.tag == REDACT_TAG:
+        raise ValueError("a redaction cannot be redacted")
+    kept = entry.leaf_hash
+    entry.event = None
+    entry.salt = None
+    entry.details = {}
+    entry.actor = "redacted"
+    entry.target = "redacted"
+    entry.request_id = None
+    entry.redacted_at = at
+    return record_event(
+        db, REDACT_TAG, actor=actor, target=f"entry:{index}",
+        details={"index": index, "leaf_hash": kept.hex(), "reason": reason}, at=at,
+    )  # fmt: skip

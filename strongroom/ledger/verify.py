@@ -27,10 +27,9 @@ from strongroom.ledger.merkle import leaf_hash, node_hash
 from strongroom.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 from strongroom.ledger.note import NoteError, Verifier, open_checkpoint
 from strongroom.ledger.proofs import root_at
-from strongroom.ledger.services import event_time
+from strongroom.ledger.services import REDACT_TAG, event_time
 
 BATCH = 5000
-REDACT_TAG = "ledger:entry:redact"
 
 
 class LedgerTampered(Exception):

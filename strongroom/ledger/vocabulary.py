@@ -28,6 +28,7 @@ TAGS: dict[str, str] = {
     "account:token:throttled": "bearer requests from an IP were refused after repeated bad tokens",
     "account:password:throttled": "a password check (change, 2FA off) was refused by a limit",
     "ratelimit:route:throttled": "a per-IP route limit (sign-in, registration) refused a request",
+    "ledger:entry:redact": "an admin erased an entry's event (personal data); its leaf hash stays",
     "admin:user:create": "an admin (or the CLI, or the bootstrap) created an account",
     "admin:user:disable": "an account was disabled; its sessions and tokens ended",
     "admin:user:enable": "a disabled account was enabled again",
