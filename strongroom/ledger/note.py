@@ -32,10 +32,14 @@ class NoteError(ValueError):
 
 
 def _b64decode(text: str, what: str) -> bytes:
+    """Strict base64: also refuses non-zero padding bits, so one note has one spelling."""
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as err:
         raise NoteError(f"{what} is not valid base64") from err
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise NoteError(f"{what} is not canonical base64")
+    return raw
 
 
 def _check_name(name: str) -> str:

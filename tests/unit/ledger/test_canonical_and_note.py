@@ -137,3 +137,28 @@ def test_huge_or_binary_notes_are_refused_quickly() -> None:
         open_note(b"x" * (17 * 1024), verifier)
     with pytest.raises(NoteError, match="UTF-8"):
         open_note(b"\xff\xfe\n\n", verifier)
+
+
+@given(st.data())
+def test_any_single_byte_change_to_a_checkpoint_fails(data: st.DataObject) -> None:
+    verifier = Verifier.parse(NOTES["verifier_key"])
+    note = bytearray(NOTES["signed_note"].encode("utf-8"))
+    position = data.draw(st.integers(0, len(note) - 1))
+    replacement = data.draw(st.integers(0, 255).filter(lambda b: b != note[position]))
+    note[position] = replacement
+    with pytest.raises(NoteError):
+        open_checkpoint(bytes(note), verifier)
+
+
+def test_non_canonical_base64_in_a_signature_is_refused() -> None:
+    """The last base64 character of a 68-byte signature carries 2 unused bits; flipping
+    them decodes to the same bytes, and must still be refused."""
+    verifier = Verifier.parse(NOTES["verifier_key"])
+    note: str = NOTES["signed_note"]
+    head, _, tail = note.rstrip("\n").rpartition(" ")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = tail.rstrip("=")[-1]
+    twin = alphabet[alphabet.index(last) ^ 1]
+    forged = f"{head} {tail.rstrip('=')[:-1]}{twin}{'=' * tail.count('=')}\n"
+    with pytest.raises(NoteError, match="canonical base64"):
+        open_checkpoint(forged, verifier)
