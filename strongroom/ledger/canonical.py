@@ -82,7 +82,7 @@ def parse_canonical(data: bytes) -> Any:
     """Parse event bytes, and refuse them unless they are exactly canonical."""
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # bad UTF-8 or JSON, huge ints, deep nests
         raise CanonicalError(f"not JSON: {err}") from err
     if canonical_bytes(value) != data:
         raise CanonicalError("the bytes are JSON but not in canonical form")

@@ -71,7 +71,7 @@ def _stream(db: Session, statement: Any) -> Iterator[Any]:
 
 def _verify_entries(db: Session) -> tuple[int, int]:
     expected = 0
-    redactions: dict[int, str] = {}  # index -> leaf hash hex, from redaction events
+    redactions: dict[int, set[str]] = {}  # index -> leaf hashes vouched for by redactions
     redacted: dict[int, bytes] = {}
     for row in _stream(db, select(LedgerEntry).order_by(LedgerEntry.index)):
         assert isinstance(row, LedgerEntry)  # noqa: S101
@@ -85,16 +85,27 @@ def _verify_entries(db: Session) -> tuple[int, int]:
             redacted[row.index] = row.leaf_hash
         else:
             event = _check_event(row, where)
-            details = event.get("details")
-            if row.tag == REDACT_TAG and isinstance(details, dict):
-                redactions[int(details["index"])] = str(details["leaf_hash"])
+            if row.tag == REDACT_TAG:
+                _note_redaction(event, row.index, where, redactions)
         expected += 1
     for index, kept in redacted.items():
-        if redactions.get(index) != kept.hex():
+        if kept.hex() not in redactions.get(index, set()):
             raise LedgerTampered(
                 f"entry {index}", "redacted, but no redaction event vouches for its leaf hash"
             )
     return expected, len(redacted)
+
+
+def _note_redaction(
+    event: dict[str, object], at: int, where: str, redactions: dict[int, set[str]]
+) -> None:
+    """Remember which leaf hash a redaction event vouches for (it must come later)."""
+    details = event.get("details")
+    index = details.get("index") if isinstance(details, dict) else None
+    kept = details.get("leaf_hash") if isinstance(details, dict) else None
+    if type(index) is not int or not isinstance(kept, str) or not 0 <= index < at:
+        raise LedgerTampered(where, "a redaction event that names no earlier entry")
+    redactions.setdefault(index, set()).add(kept)
 
 
 def _check_event(row: LedgerEntry, where: str) -> dict[str, object]:
@@ -106,7 +117,9 @@ def _check_event(row: LedgerEntry, where: str) -> dict[str, object]:
         event = parse_canonical(row.event)
     except CanonicalError as err:
         raise LedgerTampered(where, f"the event bytes are not canonical JSON ({err})") from err
-    if not isinstance(event, dict) or event.get("index") != row.index:
+    if not isinstance(event, dict) or type(event.get("index")) is not int:
+        raise LedgerTampered(where, "the event has no index")
+    if event["index"] != row.index:
         raise LedgerTampered(where, "the event names another index")
     columns = {
         "tag": row.tag,

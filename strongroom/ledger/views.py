@@ -151,9 +151,8 @@ def consistency(query: dict[str, Any]) -> Any:
     old, new = query["old"], query["new"]
     db = db_session()
     try:
+        proofs.root_at(db, new)  # the newer size must exist, whatever the older one
         proof = [] if old in {0, new} else proofs.consistency_proof(db, old, new)
-        if old == new:
-            proofs.root_at(db, new)  # the size must exist
     except ProofError as err:
         raise BadTreeRequest(str(err)) from err
     return {"from_size": old, "to_size": new, "proof": [_b64(p) for p in proof]}

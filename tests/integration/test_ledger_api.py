@@ -107,6 +107,7 @@ def test_inclusion_and_consistency_proofs_verify(scene: dict[str, Any]) -> None:
         ("/consistency?from=1&to=100000", 422),
         ("/consistency?from=-1&to=3", 422),
         ("/consistency?from=1", 422),
+        ("/consistency?from=0&to=100000", 422),
         ("/entries?limit=100000", 422),
         ("/entries?start=-5", 422),
         ("/entries?color=red", 422),

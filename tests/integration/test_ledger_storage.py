@@ -259,3 +259,12 @@ def test_audit_events_from_before_the_ledger_are_moved_into_it(fresh_database_ur
             assert verify_ledger(db, None).entries == 3
     finally:
         database.dispose()
+
+
+def test_an_unvouched_redaction_is_tampering(ledger_app: APIFlask) -> None:
+    append(ledger_app, 4)
+    for db in session(ledger_app):
+        db.execute(update(LedgerEntry).where(LedgerEntry.index == 1).values(event=None, salt=None))
+        db.commit()
+        with pytest.raises(LedgerTampered, match="no redaction event vouches"):
+            verify_ledger(db, None)

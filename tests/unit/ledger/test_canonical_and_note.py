@@ -41,7 +41,17 @@ def test_values_without_a_canonical_form_are_refused(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [b'{"b":1,"a":2}', b'{"a": 2}', b'{"a":1.0}', b'{"a":1,"a":1}', b"\xff", b"nul"]
+    "data",
+    [
+        b'{"b":1,"a":2}',
+        b'{"a": 2}',
+        b'{"a":1.0}',
+        b'{"a":1,"a":1}',
+        b"\xff",
+        b"nul",
+        b'{"a":' + b"9" * 5000 + b"}",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
 )
 def test_non_canonical_bytes_are_refused(data: bytes) -> None:
     with pytest.raises(CanonicalError):
