@@ -87,6 +87,7 @@ def checkpoint() -> Response:
     db = db_session()
     stored = latest_checkpoint(db)
     if stored is None:  # a new log: sign its first tree head now
+        db.commit()  # end the read, so the signing transaction starts with its write
         stored = make_checkpoint(db, get_ledger().signer, at=get_deps().now())
         db.commit()
     return Response(stored.note, mimetype="text/plain")
