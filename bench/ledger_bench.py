@@ -6,7 +6,8 @@ Run from the repository root:
                                            [--append-seconds S]
 
 It migrates a fresh database (SQLite in a temporary directory by default; with
-``--database-url``, an existing but **empty** database or schema) with
+``--database-url``, an existing but **empty** database, or on PostgreSQL an empty
+schema other than ``public``, which it leaves filled for the caller to drop) with
 ``strongroom.db.upgrade`` and measures, in this order:
 
 * Append rate. One writer for S seconds, then W writer threads (default 8) for S
@@ -164,15 +165,38 @@ def open_database(database_url: str | None, tmp: Path) -> Database:
     except ConfigError as err:
         raise BenchError("; ".join(err.problems)) from err
     database = Database(settings)
+    try:
+        check_empty(database)
+        upgrade(database.engine)
+    except (BenchError, SQLAlchemyError) as err:
+        database.dispose()
+        if isinstance(err, BenchError):
+            raise
+        raise BenchError(f"cannot migrate the database: {str(err).splitlines()[0]}") from err
+    return database
+
+
+def check_empty(database: Database) -> None:
+    """Refuse a database with tables, and PostgreSQL's ``public`` schema altogether.
+
+    The run leaves a million entries behind, so on PostgreSQL it only ever works in a
+    schema made for it (``?options=-csearch_path%3Dbench_ledger``), never in the
+    schema where an application's or a test run's tables would normally live.
+    """
+    if database.engine.dialect.name == "postgresql":
+        with database.engine.connect() as connection:
+            schema = connection.execute(text("SELECT current_schema()")).scalar_one_or_none()
+        if schema in {None, "public"}:
+            raise BenchError(
+                f"refusing to run in the schema {schema!r}: create an empty schema and "
+                "select it with ?options=-csearch_path%3D<schema> (docs/benchmarks.md)"
+            )
     existing = inspect(database.engine).get_table_names()
     if existing:
-        database.dispose()
         raise BenchError(
             f"the database is not empty (it has {', '.join(sorted(existing)[:5])}, ...): "
             "use a new schema, see docs/benchmarks.md"
         )
-    upgrade(database.engine)
-    return database
 
 
 def database_kind(database: Database) -> str:
@@ -554,6 +578,7 @@ def proof_lines(kind: str, timings: Timings, target: float, roots: str) -> list[
 
 def report(results: Results) -> str:
     r = results
+    stored = "database file" if r.is_sqlite else "ledger tables"
     lines = ["## Strongroom ledger benchmark", "", "| Setting | Value |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in r.setup.items()]
     lines += [
@@ -564,7 +589,7 @@ def report(results: Results) -> str:
         append_line(f"Append, {r.multi.writers} writer threads", r.multi),
         f"| Bulk load to {r.size:,} entries (not a target) | {r.loaded:,} entries "
         f"| | | {r.load_seconds:.1f} s, {r.loaded / max(r.load_seconds, 1e-9):,.0f} entries/s; "
-        f"ledger tables {r.bytes_stored / 2**20:,.0f} MiB |",
+        f"{stored} {r.bytes_stored / 2**20:,.0f} MiB |",
         *proof_lines("Inclusion", r.inclusion, INCLUSION_TARGET, "root_at(N)"),
         *proof_lines("Consistency", r.consistency, CONSISTENCY_TARGET, "root_at(old) + root_at(N)"),
     ]
@@ -610,7 +635,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="an EMPTY database or schema (default: SQLite in a temporary directory)",
+        help="an EMPTY database; PostgreSQL: an empty schema, not public (default: SQLite "
+        "in a temporary directory)",
     )
     parser.add_argument(
         "--entries", type=int, default=1_000_000, help="log size for proofs (default: 1000000)"
