@@ -54,7 +54,7 @@ def _ledger_session(*, write: bool = True) -> Iterator[tuple[Session, Settings]]
 def verify() -> None:
     """Recompute every leaf, subtree and checkpoint; exit 1 naming the first mismatch."""
     started = time.monotonic()
-    with _ledger_session() as (db, settings):
+    with _ledger_session(write=False) as (db, settings):
         try:
             verifier = load_signer(settings).verifier
         except ConfigError as err:

@@ -9,6 +9,7 @@ whitespace, keys sorted by UTF-16 code units, minimal string escapes, UTF-8 out.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any
 
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -73,9 +74,10 @@ def _string(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as err:
         raise CanonicalError("strings must be valid Unicode (no lone surrogates)") from err
-    # json.dumps with ensure_ascii=False escapes exactly what JCS escapes: '"', '\\',
+    # encode_basestring (what json.dumps(ensure_ascii=False) uses, without building an
+    # encoder per call) escapes exactly what JCS escapes: '"', '\\',
     # \b \t \n \f \r and the other C0 controls as \u00xx (lower-case hex).
-    return json.dumps(value, ensure_ascii=False)
+    return _encode_basestring(value)
 
 
 def parse_canonical(data: bytes) -> Any:

@@ -26,7 +26,7 @@ from strongroom.ledger.canonical import parse_canonical
 from strongroom.ledger.merkle import HASH_SIZE, CompactRange, leaf_hash
 from strongroom.ledger.models import SALT_BYTES, LedgerCheckpoint, LedgerEntry
 from strongroom.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier, open_checkpoint
-from strongroom.ledger.proofs import current_size, root_at
+from strongroom.ledger.proofs import begin_snapshot, current_size, root_at
 from strongroom.ledger.services import REDACT_TAG, event_time
 
 FORMAT = "strongroom-ledger-export"
@@ -82,7 +82,7 @@ def export_ledger(
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
     if any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty; export into a new directory")
-    _begin_snapshot(db)
+    begin_snapshot(db, "export_ledger")
     size = current_size(db)
     root = root_at(db, size)
     _write_entries(db, target / ENTRIES, size)
@@ -104,14 +104,6 @@ def export_ledger(
     # Written last: an interrupted export has no manifest and cannot pass verification.
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
     return manifest
-
-
-def _begin_snapshot(db: Session) -> None:
-    if db.in_transaction():
-        raise ValueError("export_ledger needs a session that has not begun a transaction")
-    dialect = db.get_bind().dialect.name
-    isolation = {"isolation_level": "REPEATABLE READ"} if dialect == "postgresql" else {}
-    db.connection(execution_options=isolation)
 
 
 def _write_entries(db: Session, path: Path, size: int) -> None:

@@ -23,6 +23,23 @@ from strongroom.ledger.merkle import (
 from strongroom.ledger.models import LedgerEntry, LedgerHead, LedgerNode
 
 
+def begin_snapshot(db: Session, purpose: str, *, strict: bool = True) -> None:
+    """Read everything that follows from one snapshot of the ledger.
+
+    Long readers (full verification, export) must not see entries appended while they
+    run: PostgreSQL gets REPEATABLE READ; SQLite's deferred read transaction is one
+    snapshot in WAL mode and never blocks writers. ``db`` must not be in a transaction;
+    with ``strict=False`` a transaction already begun is used as it is.
+    """
+    if db.in_transaction():
+        if not strict:
+            return
+        raise ValueError(f"{purpose} needs a session that has not begun a transaction")
+    dialect = db.get_bind().dialect.name
+    isolation = {"isolation_level": "REPEATABLE READ"} if dialect == "postgresql" else {}
+    db.connection(execution_options=isolation)
+
+
 def current_size(db: Session) -> int:
     return int(db.scalar(select(LedgerHead.size).where(LedgerHead.id == 1)) or 0)
 

@@ -268,3 +268,21 @@ def test_an_unvouched_redaction_is_tampering(ledger_app: APIFlask) -> None:
         db.commit()
         with pytest.raises(LedgerTampered, match="no redaction event vouches"):
             verify_ledger(db, None)
+
+
+def test_verification_reads_one_snapshot_and_never_blocks_appends(ledger_app: APIFlask) -> None:
+    append(ledger_app, 9)
+    with ledger_app.app_context():
+        database = get_database()
+        with database.session(write=False) as reader:
+            proofs.begin_snapshot(reader, "test")
+            assert proofs.current_size(reader) == 9
+            with database.session() as writer:  # appends go ahead while the reader reads
+                for n in range(5):
+                    record_event(writer, "account:signout", actor="user:1",
+                                 target=f"session:{n}", at=NOW)  # fmt: skip
+                writer.commit()
+            report = verify_ledger(reader, None)  # still the 9-entry snapshot: consistent
+            assert report.entries == 9
+        with database.session(write=False) as fresh:
+            assert verify_ledger(fresh, None).entries == 14
