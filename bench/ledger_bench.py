@@ -499,7 +499,7 @@ def measure_checkpoints(database: Database, signer: Signer, count: int) -> Timin
 def full_verify(database: Database, signer: Signer) -> tuple[Report, float, float]:
     """One ``verify_ledger`` run: its report, wall seconds and this process's CPU seconds."""
     began, cpu = clock(), time.process_time()
-    with database.session() as db:  # as `strongroom ledger verify` opens it
+    with database.session(write=False) as db:  # as `strongroom ledger verify` opens it
         try:
             report = verify_ledger(db, signer.verifier)
         except LedgerTampered as err:
