@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from strongroom.ledger.merkle import (
@@ -62,7 +62,8 @@ def fetch_nodes(db: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
         )
         found.update({(0, index): digest for index, digest in rows})
     if inner:
-        condition = or_(*(and_(LedgerNode.level == lv, LedgerNode.index == ix) for lv, ix in inner))
+        # One row-value IN list: cheaper to build and to plan than an OR of pairs.
+        condition = tuple_(LedgerNode.level, LedgerNode.index).in_(inner)
         nodes = db.execute(
             select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(condition)
         )
