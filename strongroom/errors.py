@@ -124,7 +124,6 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     auth.PasswordRejected: ProblemType("password-rejected", 422, "Password not accepted"),
     auth.InvalidCode: ProblemType("invalid-code", 422, "Code not accepted"),
     auth.Throttled: STATUS_PROBLEMS[429],
-    auth.LimiterUnavailable: STATUS_PROBLEMS[503],
     # Ledger.
     ledger.EntryNotFound: STATUS_PROBLEMS[404],
     ledger.BadTreeRequest: ProblemType("bad-tree-request", 422, "Not in this tree"),

@@ -98,9 +98,3 @@ class Throttled(AuthError):
         self.retry_after = max(1, retry_after)
         self.headers = {"Retry-After": str(self.retry_after)}
         self.extra = {"retry_after": self.retry_after}
-
-
-class LimiterUnavailable(AuthError):
-    """The rate-limit storage is down and this limit fails closed."""
-
-    headers: Mapping[str, str] = {"Retry-After": "30"}

@@ -19,3 +19,16 @@ class BadTreeRequest(LedgerError):
 
 class NotRedactable(LedgerError):
     """The entry is already redacted, or is itself a redaction."""
+
+
+class LedgerMismatch(Exception):
+    """Stored or exported ledger data that does not add up (never a request error).
+
+    ``where`` names the first bad place (an entry, subtree, checkpoint, file or line),
+    ``what`` says what is wrong with it.
+    """
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}")
+        self.where = where
+        self.what = what

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.ledger.canonical import parse_canonical
+from strongroom.ledger.exceptions import LedgerMismatch
 from strongroom.ledger.merkle import HASH_SIZE, CompactRange, leaf_hash
 from strongroom.ledger.models import SALT_BYTES, LedgerCheckpoint, LedgerEntry
 from strongroom.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier, open_checkpoint
@@ -41,13 +42,8 @@ _REDACTED_KEYS = {"index", "redacted", "leaf_hash"}
 _CHECKPOINT_NAME = re.compile(r"(0|[1-9][0-9]{0,18})\.txt")
 
 
-class ExportInvalid(Exception):
+class ExportInvalid(LedgerMismatch):
     """The export does not add up; ``where`` names the first bad file or line."""
-
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(f"{where}: {what}")
-        self.where = where
-        self.what = what
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from strongroom.ledger.canonical import CanonicalError, parse_canonical
+from strongroom.ledger.exceptions import LedgerMismatch
 from strongroom.ledger.merkle import leaf_hash, node_hash
 from strongroom.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 from strongroom.ledger.note import NoteError, Verifier, open_checkpoint
@@ -32,13 +33,8 @@ from strongroom.ledger.services import REDACT_TAG, event_time
 BATCH = 5000
 
 
-class LedgerTampered(Exception):
+class LedgerTampered(LedgerMismatch):
     """The stored ledger does not add up; ``where`` names the first bad place."""
-
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(f"{where}: {what}")
-        self.where = where
-        self.what = what
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import base64
 import json
 import random
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from strongroom.cli import main
 from strongroom.context import get_database
-from strongroom.db import Database, upgrade
 from strongroom.ledger import export as export_module
 from strongroom.ledger import proofs
 from strongroom.ledger.checkpoints import make_checkpoint
@@ -30,22 +29,15 @@ from strongroom.ledger.models import LedgerEntry
 from strongroom.ledger.note import Checkpoint, Signer, Verifier
 from strongroom.ledger.services import record_event, redact_entry
 from strongroom.ledger.web import get_ledger
-from strongroom.settings import load_settings
-from tests.conftest import AppFactory, PostgresSchemas
+from tests.conftest import AppFactory, PostgresSchemas, migrate
+from tests.integration.test_ledger_storage import session
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def migrated_app(make_app: AppFactory, url: str) -> APIFlask:
-    database = Database(load_settings({"database_url": url}))
-    upgrade(database.engine)
-    database.dispose()
+    migrate(url)
     return make_app(database_url=url, ledger_checkpoint_entries=1000)
-
-
-def session(app: APIFlask) -> Iterator[Session]:
-    with app.app_context(), get_database().session() as db:
-        yield db
 
 
 def signer_of(app: APIFlask) -> Signer:

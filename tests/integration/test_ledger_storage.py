@@ -25,7 +25,7 @@ from strongroom.ledger.verify import LedgerTampered, verify_ledger
 from strongroom.ledger.web import get_ledger
 from strongroom.settings import load_settings
 from tests import ledger_reference as ref
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, migrate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -33,9 +33,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def ledger_app(make_app: AppFactory, fresh_database_url: str) -> APIFlask:
     """An app on an empty, migrated database of its own (the ledger is global state)."""
-    database = Database(load_settings({"database_url": fresh_database_url}))
-    upgrade(database.engine)
-    database.dispose()
+    migrate(fresh_database_url)
     return make_app(database_url=fresh_database_url, ledger_checkpoint_entries=1000)
 
 
@@ -122,9 +120,7 @@ def test_concurrent_appends_never_fork_or_lose_entries(ledger_app: APIFlask) -> 
 def test_checkpoints_are_signed_on_the_cadence(
     make_app: AppFactory, fresh_database_url: str
 ) -> None:
-    database = Database(load_settings({"database_url": fresh_database_url}))
-    upgrade(database.engine)
-    database.dispose()
+    migrate(fresh_database_url)
     app = make_app(database_url=fresh_database_url, ledger_checkpoint_entries=3)
     client = app.test_client()
     for n in range(4):
