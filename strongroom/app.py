@@ -21,6 +21,9 @@ from strongroom.auth import views as auth_views
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.openapi import requirement_processor
 from strongroom.db import Database, schema_status
+from strongroom.files import deps as files_deps
+from strongroom.files import views as files_views
+from strongroom.files.deps import FileDeps
 from strongroom.guard import prepare_settings
 from strongroom.ledger import views as ledger_views
 from strongroom.ledger import web as ledger_web
@@ -83,12 +86,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(ledger_views.bp)
+    app.register_blueprint(files_views.bp)
     deps = AuthDeps.from_settings(settings)
     authn.init_app(app, deps)
     api.add_spec_processor(app, requirement_processor(app))
     ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views
     try:
         ledger_web.init_app(app, settings, load_signer(settings))
+        files_deps.init_app(app, FileDeps.from_settings(settings))
         bootstrap_admin(database, deps)
     except ConfigError:
         database.dispose()

@@ -37,14 +37,19 @@ class BodyPolicy:
 
     media_types: tuple[str, ...] = JSON_TYPES
     limit: Limit = "max_request_size"
+    # The view reads the body as a stream (uploads): nothing may parse it before,
+    # not even ``request.form`` for a CSRF field (werkzeug would spool it to disk).
+    streamed: bool = False
 
 
 DEFAULT_POLICY = BodyPolicy()
 
 
-def accepts_body(*media_types: str, limit: Limit = "max_request_size") -> Callable[[F], F]:
+def accepts_body(
+    *media_types: str, limit: Limit = "max_request_size", streamed: bool = False
+) -> Callable[[F], F]:
     """Declare the media types and size limit of a route's body (default: JSON, 1 MiB)."""
-    policy = BodyPolicy(media_types or JSON_TYPES, limit)
+    policy = BodyPolicy(media_types or JSON_TYPES, limit, streamed)
 
     def decorate(view: F) -> F:
         view._strongroom_body = policy  # type: ignore[attr-defined]
@@ -140,6 +145,11 @@ class StrictJSONProvider(DefaultJSONProvider):
             raise ValueError("nested too deeply") from err
         _refuse_lone_surrogates(value)
         return value
+
+
+def body_policy() -> BodyPolicy:
+    """The body policy of the current request's view."""
+    return _body_policy()
 
 
 def _body_policy() -> BodyPolicy:

@@ -6,13 +6,18 @@ request hooks use them to find what ``create_app`` wired up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from strongroom.db import Database
 from strongroom.settings import Settings
 
+F = TypeVar("F", bound=Callable[..., Any])
 _SETTINGS = "strongroom.settings"
+_WRITES = "_strongroom_writes"
 _DATABASE = "strongroom.database"
 
 
@@ -40,11 +45,25 @@ def db_session() -> Session:
     """
     if "db_session" not in g:
         database = get_database()
-        # Requests that change state write (audit events at least); reads do not.
-        writes = request.method not in {"GET", "HEAD", "OPTIONS"}
+        # Requests that change state write (audit events at least); reads do not,
+        # unless the view says so (a download ledgers every read).
+        writes = request.method not in {"GET", "HEAD", "OPTIONS"} or _view_writes()
         g.db_session = (database.write_sessions if writes else database.sessions)()
     session: Session = g.db_session
     return session
+
+
+def writes_on_read(view: F) -> F:
+    """Mark a GET view that writes: its session takes the write lock at its first
+    statement (SQLite ``BEGIN IMMEDIATE``), so its read-then-write never fails on a
+    snapshot another writer has moved past."""
+    setattr(view, _WRITES, True)
+    return view
+
+
+def _view_writes() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, _WRITES, False))
 
 
 def _close_session(_exc: BaseException | None) -> None:

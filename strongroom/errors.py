@@ -21,9 +21,11 @@ from werkzeug.exceptions import HTTPException
 
 from strongroom.auth import exceptions as auth
 from strongroom.exceptions import StrongroomError
+from strongroom.files import exceptions as files
 from strongroom.ledger import exceptions as ledger
 from strongroom.logs import request_id_var
 from strongroom.settings import Mode
+from strongroom.storage import interfaces as storage
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,18 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     ledger.EntryNotFound: STATUS_PROBLEMS[404],
     ledger.BadTreeRequest: ProblemType("bad-tree-request", 422, "Not in this tree"),
     ledger.NotRedactable: ProblemType("not-redactable", 409, "Entry cannot be redacted"),
+    # Files and their storage.
+    files.FileNotFound: STATUS_PROBLEMS[404],
+    files.InvalidFileName: ProblemType("invalid-file-name", 422, "File name not allowed"),
+    files.BadUpload: ProblemType("bad-upload", 400, "Upload not understood"),
+    files.UploadIncomplete: ProblemType("upload-incomplete", 400, "Upload incomplete"),
+    files.FileTooLarge: ProblemType("file-too-large", 413, "File too large"),
+    files.QuotaExceeded: ProblemType("quota-exceeded", 507, "Storage quota exceeded"),
+    files.RangeNotSatisfiable: STATUS_PROBLEMS[416],
+    files.FileCorrupted: ProblemType("file-corrupted", 500, "Stored file damaged"),
+    files.KeyUnavailable: ProblemType("key-unavailable", 500, "Master key unavailable"),
+    storage.StorageUnavailable: ProblemType("storage-unavailable", 503, "Storage unavailable"),
+    storage.StorageError: ProblemType("storage-error", 500, "Storage error"),
 }
 
 

@@ -88,6 +88,7 @@ def production_problems(settings: Settings) -> list[str]:
             "of their own (`strongroom ledger keygen` makes one)."
         )
     problems.extend(signing_key_problems(settings))
+    problems.extend(_master_key_problems(settings))
     if settings.cookie_secure is False:
         problems.append(
             f"{env_name('cookie_secure')} is off: session cookies would travel over plain "
@@ -99,6 +100,28 @@ def production_problems(settings: Settings) -> list[str]:
             "it would be lost on upgrade; choose a directory such as /var/lib/strongroom."
         )
     return problems
+
+
+def _master_key_problems(settings: Settings) -> list[str]:
+    if settings.master_keys is None and settings.master_key_file is None:
+        return [
+            f"Neither {env_name('master_keys')} nor {env_name('master_key_file')} is set: "
+            "production needs master keys of its own (`strongroom keys generate` makes one), "
+            "kept and backed up apart from the data."
+        ]
+    if settings.master_keys is not None and is_dev_material(
+        settings.master_keys.get_secret_value()
+    ):
+        return [f"{env_name('master_keys')} holds development key material."]
+    key_file = settings.master_key_file
+    if key_file is not None and key_file.resolve().is_relative_to(
+        dev_secrets_dir(settings.data_dir).resolve()
+    ):
+        return [
+            f"{env_name('master_key_file')} points at the generated development keys in "
+            f"{key_file.parent}: generate production keys with `strongroom keys generate`."
+        ]
+    return []
 
 
 def _secret_problems(secret: SecretStr | None) -> list[str]:

@@ -11,6 +11,7 @@ from strongroom.auth.models import (
     User,
 )
 from strongroom.db import Base
+from strongroom.files.models import StoredFile
 from strongroom.ledger.models import (
     AuditEvent,
     LedgerCheckpoint,
@@ -31,5 +32,6 @@ __all__ = [
     "LedgerNode",
     "LoginChallenge",
     "RecoveryCode",
+    "StoredFile",
     "User",
 ]

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from strongroom.settings_accounts import AccountSettings
+from strongroom.settings_files import FileSettings
 from strongroom.settings_ledger import LedgerSettings
 
 ENV_PREFIX = "STRONGROOM_"
@@ -52,7 +53,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class Settings(AccountSettings, LedgerSettings):
+class Settings(AccountSettings, FileSettings, LedgerSettings):
     """Everything Strongroom can be told from the outside, validated once at start-up."""
 
     model_config = SettingsConfigDict(
@@ -96,11 +97,6 @@ class Settings(AccountSettings, LedgerSettings):
     )
     database_pool_timeout: float = Field(
         10.0, gt=0, le=300, description="Seconds to wait for a free pooled connection."
-    )
-    storage_backend: Literal["local"] = Field(
-        "local",
-        description="Where encrypted blobs are kept: `local` (`<data dir>/blobs`). "
-        "S3-compatible storage arrives with the file storage work.",
     )
     redis_url: str = Field(
         "",

@@ -35,6 +35,7 @@ from strongroom.auth.tokens import (
     has_prefix,
     tokens_equal,
 )
+from strongroom.bodies import body_policy
 from strongroom.context import db_session
 from strongroom.ledger.services import record_event
 from strongroom.ratelimit import client_ip, network_of
@@ -200,6 +201,11 @@ def _from_cookie(deps: AuthDeps) -> Principal | None:
 def _check_csrf(deps: AuthDeps, principal: Principal) -> None:
     assert principal.session is not None  # noqa: S101  # cookies only ever carry sessions
     sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.mimetype == "multipart/form-data" and body_policy().streamed:
+        # A streamed upload's form field arrives inside the body the view reads; the
+        # view must call ``check_streamed_csrf`` with it before it commits anything.
+        g.csrf_expected = csrf_token(deps, principal.session)
+        return
     if sent is None and request.mimetype in {
         "application/x-www-form-urlencoded",
         "multipart/form-data",
@@ -208,6 +214,21 @@ def _check_csrf(deps: AuthDeps, principal: Principal) -> None:
     if not sent or not tokens_equal(sent, csrf_token(deps, principal.session)):
         raise CsrfFailed(
             f"This request needs the session's CSRF token in the {CSRF_HEADER} header."
+        )
+
+
+def check_streamed_csrf(sent: str | None) -> None:
+    """Check the CSRF form field of a streamed multipart body (see ``_check_csrf``).
+
+    A no-op when the header carried the token or the caller used a bearer token;
+    raises ``CsrfFailed`` when the field is missing or wrong.
+    """
+    expected = g.pop("csrf_expected", None)
+    if expected is None:
+        return
+    if not sent or not tokens_equal(sent, expected):
+        raise CsrfFailed(
+            f"This form needs the session's CSRF token in its {CSRF_FORM_FIELD} field."
         )
 
 

@@ -7,8 +7,10 @@ import click
 from strongroom import __version__
 from strongroom.cli.config import config_group
 from strongroom.cli.db import db_group
+from strongroom.cli.keys import keys_group
 from strongroom.cli.ledger import ledger_group
 from strongroom.cli.serve import serve
+from strongroom.cli.storage import storage_group
 from strongroom.cli.users import users_group
 
 
@@ -27,3 +29,5 @@ main.add_command(db_group)
 main.add_command(config_group)
 main.add_command(users_group)
 main.add_command(ledger_group)
+main.add_command(keys_group)
+main.add_command(storage_group)

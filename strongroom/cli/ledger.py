@@ -13,10 +13,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from strongroom.app import ensure_schema_current
-from strongroom.cli.common import fail, settings_or_exit
-from strongroom.db import Database
-from strongroom.guard import prepare_settings
+from strongroom.cli.common import fail, open_database, settings_or_exit
 from strongroom.ledger.checkpoints import make_checkpoint
 from strongroom.ledger.export import ExportInvalid, ExportReport, export_ledger, verify_export
 from strongroom.ledger.keys import load_signer
@@ -34,20 +31,11 @@ def ledger_group() -> None:
 
 @contextmanager
 def _ledger_session(*, write: bool = True) -> Iterator[tuple[Session, Settings]]:
-    settings = settings_or_exit()
-    try:
-        settings = prepare_settings(settings)
-        database = Database(settings)
-    except ConfigError as err:
-        fail("cannot open the ledger:", err.problems)
-    try:
-        ensure_schema_current(database)
-        with database.session(write=write) as db:
-            yield db, settings
-    except ConfigError as err:
-        fail("cannot open the ledger:", err.problems)
-    finally:
-        database.dispose()
+    with (
+        open_database("cannot open the ledger:") as (database, settings),
+        database.session(write=write) as db,
+    ):
+        yield db, settings
 
 
 @ledger_group.command("verify")

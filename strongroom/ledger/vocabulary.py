@@ -38,4 +38,13 @@ TAGS: dict[str, str] = {
     "admin:user:delete": "an account was deleted",
     "admin:invite:create": "an admin created an invitation",
     "admin:invite:revoke": "an admin revoked an invitation",
+    "file:upload": "a file was stored; commits to its plaintext and ciphertext SHA-256 and size",
+    "file:download": "a file's content (or a byte range of it) was served",
+    "file:rename": "a file's owner renamed it",
+    "file:delete": "a file was deleted (its blob is removed after the commit)",
+    "file:corrupt": "a stored blob failed authentication or its committed hash (download, scrub)",
+    "keys:version:add": "a new master key version was added to the keyring",
+    "keys:rewrap": "a batch of data keys was re-wrapped under the current master key",
+    "keys:rotate:complete": "every data key is wrapped by the current master key version",
+    "storage:gc": "unreferenced blobs (or interrupted uploads) were removed by the collector",
 }

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.db import ping, schema_status
+from strongroom.storage.interfaces import BlobStore, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,18 @@ def check_data_dir(data_dir: Path) -> CheckResult:
         log.warning("readiness: data directory not writable", extra={"errno": err.errno})
         return CheckResult("data_dir", ok=False, detail="not writable")
     return CheckResult("data_dir", ok=True)
+
+
+def check_blob_store(store: BlobStore) -> CheckResult:
+    """The blob store takes a probe object: written, read back and deleted."""
+    try:
+        store.probe()
+    except StorageError as err:
+        log.warning(
+            "readiness: blob store failed its probe", extra={"error_class": type(err).__name__}
+        )
+        return CheckResult("blob_store", ok=False, detail=f"{store.name}: probe failed")
+    return CheckResult("blob_store", ok=True, detail=store.name)
 
 
 def check_redis(url: str) -> CheckResult:

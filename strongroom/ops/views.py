@@ -8,6 +8,7 @@ from apiflask import APIBlueprint
 
 from strongroom.auth.policy import public
 from strongroom.context import get_database, get_settings
+from strongroom.files.deps import get_file_deps
 from strongroom.ops import services
 from strongroom.ops.schemas import HealthOut, ReadinessOut
 
@@ -38,8 +39,9 @@ _NOT_READY_RESPONSE: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]]
 @bp.output(ReadinessOut)
 @bp.doc(
     summary="Readiness",
-    description="200 when the database is reachable and migrated and the data directory is "
-    "writable; 503 naming the failing checks otherwise. Redis (when configured) is checked "
+    description="200 when the database is reachable and migrated, the data directory is "
+    "writable and the blob store takes a probe object (write, read, delete); 503 naming "
+    "the failing checks otherwise. Redis (when configured) is checked "
     "too, but its outage only lists it in `degraded`: rate limits then count in memory.",
     responses=_NOT_READY_RESPONSE,
 )
@@ -49,6 +51,7 @@ def readyz() -> tuple[dict[str, Any], int]:
     checks = [
         lambda: services.check_database(engine),
         lambda: [services.check_data_dir(settings.data_dir)],
+        lambda: [services.check_blob_store(get_file_deps().store)],
     ]
     if settings.redis_url:
         checks.append(lambda: [services.check_redis(settings.redis_url)])

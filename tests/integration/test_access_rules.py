@@ -30,6 +30,7 @@ from strongroom.auth.authn import DEPS_KEY, SAFE_METHODS
 from strongroom.auth.models import Invite, Role, User
 from strongroom.auth.policy import Requirement, requirement_of
 from strongroom.auth.principal import SCOPES
+from strongroom.bodies import DEFAULT_POLICY
 from strongroom.context import get_database
 from tests.auth_helpers import FakeClock, SignedIn, register, sign_in, unique_name, use_clock
 from tests.conftest import FAST_HASHING, AppFactory, migrate
@@ -236,7 +237,12 @@ def send(client: FlaskClient, route: Route, path: str, headers: dict[str, str]) 
     """
     kwargs: dict[str, Any] = {"headers": headers}
     if route.method in {"POST", "PUT", "PATCH", "DELETE"}:
-        kwargs["json"] = {}
+        view = client.application.view_functions[route.endpoint]
+        media_types = getattr(view, "_strongroom_body", DEFAULT_POLICY).media_types
+        if "application/json" in media_types:
+            kwargs["json"] = {}
+        else:  # an upload: a one-byte body of the first type it takes
+            kwargs["data"], kwargs["content_type"] = b"x", media_types[0]
     return client.open(path, method=route.method, **kwargs)
 
 

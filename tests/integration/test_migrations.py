@@ -24,7 +24,7 @@ def test_upgrade_from_empty(fresh_database_url: str) -> None:
             after = schema_status(connection)
             tables = set(inspect(connection).get_table_names())
         assert after.is_current
-        assert after.current == after.heads == ("0003",)
+        assert after.current == after.heads == ("0004",)
         assert "alembic_version" in tables
         upgrade(database.engine)  # a second run is a no-op, not an error
     finally:

@@ -1,0 +1,132 @@
+"""The request-side halves of an upload and a download.
+
+``receive_upload`` turns a request body (raw or multipart) into a stored file
+following DESIGN.md section 3; ``damage_recorder`` gives a download stream the means
+to log and ledger damage it finds after the request has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import IO
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from strongroom.auth.authn import get_deps
+from strongroom.auth.models import User
+from strongroom.context import get_database
+from strongroom.files import storing
+from strongroom.files.deps import FileDeps
+from strongroom.files.exceptions import BadUpload
+from strongroom.files.models import StoredFile
+from strongroom.files.names import clean_name
+from strongroom.files.reading import DamageHandler
+from strongroom.files.upload import MultipartUpload, boundary_of, read_chunks
+from strongroom.ledger.services import record_event
+
+log = logging.getLogger(__name__)
+
+CSRF_FIELD = "csrf_token"
+FORM_FIELDS = frozenset({CSRF_FIELD})
+
+
+def receive_upload(
+    stream: IO[bytes],
+    *,
+    declared_length: int | None,
+    multipart: bool,
+    content_type_options: dict[str, str],
+    raw_name: str | None,
+    owner: User,
+    csrf_check: Callable[[str | None], None],
+    deps: FileDeps,
+    db: Session,
+    at: datetime,
+) -> StoredFile:
+    """Stream, encrypt and store the body's file, then commit its row and entry.
+
+    Raises ``BadUpload``, ``InvalidFileName``, ``FileTooLarge``, ``QuotaExceeded``,
+    ``UploadIncomplete``, ``CsrfFailed``; in every case nothing stays behind.
+    """
+    if multipart:
+        form = MultipartUpload(stream, boundary_of(content_type_options), declared_length)
+        chunks = form.open_file()
+        # The token must come before the file, so a forged cross-site form is
+        # refused before a byte of it is stored.
+        csrf_check(form.fields.get(CSRF_FIELD))
+        _refuse_unknown_fields(form.fields)
+        raw_name = form.filename
+    else:
+        chunks = read_chunks(stream, expected=declared_length)
+    if not raw_name:
+        raise BadUpload(
+            f"Name the file: the {'filename' if multipart else 'X-File-Name header'} is missing."
+        )
+    name = clean_name(raw_name)
+    allowance = storing.quota_allowance(db, owner.id, deps.limits.user_quota)
+    db.rollback()  # hold no transaction (and on SQLite no write lock) while streaming
+    blob = storing.write_blob(
+        chunks if not multipart else _then_finish(chunks, form),
+        name=name,
+        store=deps.store,
+        keys=deps.keys,
+        segment_size=deps.limits.segment_size,
+        max_size=deps.limits.max_upload_size,
+        allowance=allowance,
+    )
+    try:
+        row = storing.record_upload(
+            db, blob, owner=owner, name=name, raw_name=raw_name, quota=deps.limits.user_quota, at=at
+        )
+        db.commit()
+    except BaseException:
+        db.rollback()
+        storing.discard_blob(deps.store, blob.blob_key)
+        raise
+    log.info("file stored", extra={"file_id": row.id, "size": row.size})
+    return row
+
+
+def _then_finish(chunks: Iterator[bytes], form: MultipartUpload) -> Iterator[bytes]:
+    """The file's bytes, then the rest of the form read and checked, all before the
+    blob is committed: a malformed ending or a second file leaves nothing behind."""
+    yield from chunks
+    form.finish()
+    _refuse_unknown_fields(form.fields)
+
+
+def _refuse_unknown_fields(fields: dict[str, str]) -> None:
+    unknown = sorted(set(fields) - FORM_FIELDS)
+    if unknown:
+        raise BadUpload(
+            f"Unknown form fields: {', '.join(unknown)} (a form sends 'csrf_token', then 'file'; "
+            "sharing at upload arrives with the sharing API)."
+        )
+
+
+def damage_recorder(file_id: str) -> DamageHandler:
+    """A handler that logs and ledgers damage found while streaming ``file_id``; it
+    needs no request context, since the stream outlives the request."""
+    database = get_database()
+    now = get_deps().now
+
+    def record(reason: str) -> None:
+        log.error("stored file failed verification", extra={"file_id": file_id, "reason": reason})
+        try:
+            with database.session() as db:
+                record_event(
+                    db,
+                    "file:corrupt",
+                    actor="system",
+                    target=f"file:{file_id}",
+                    details={"during": "download", "reason": reason[:200]},
+                    at=now(),
+                )
+                db.commit()
+        except SQLAlchemyError:
+            log.exception("could not ledger the damage", extra={"file_id": file_id})
+
+    return record

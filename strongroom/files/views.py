@@ -1,0 +1,232 @@
+"""The files API under ``/api/v1/files``: upload, list, metadata, rename, delete,
+download, and storage usage.
+
+Views parse, call one service and shape the answer; uploads and downloads stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, request, url_for
+from werkzeug.http import parse_options_header
+
+from strongroom.auth.authn import check_streamed_csrf, get_deps, require_principal
+from strongroom.auth.policy import admin_required, login_required
+from strongroom.bodies import accepts_body
+from strongroom.context import db_session, writes_on_read
+from strongroom.files import reading, services, storing
+from strongroom.files.deps import get_file_deps
+from strongroom.files.http import (
+    content_disposition,
+    etag_for,
+    if_range_matches,
+    parse_range,
+    repr_digest,
+)
+from strongroom.files.models import StoredFile
+from strongroom.files.schemas import (
+    FileOut,
+    FilePageOut,
+    ListQuery,
+    RenameIn,
+    StorageOverviewOut,
+    UploadQuery,
+    UsageOut,
+)
+from strongroom.files.sniff import is_active_content, may_be_inline
+from strongroom.files.transfer import damage_recorder, receive_upload
+
+bp = APIBlueprint("files", __name__, url_prefix="/api/v1", tag="Files")
+FILE_ID = "<string(minlength=1,maxlength=64):file_id>"
+NAME_HEADER = "X-File-Name"
+_BINARY: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]] = {
+    200: {"description": "The plaintext", "content": {"application/octet-stream": {}}}
+}
+
+
+def file_out(row: StoredFile) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "original_name": row.original_name.decode("utf-8", "replace"),
+        "size": row.size,
+        "content_type": row.content_type,
+        "sha256": row.sha256.hex(),
+        "owner": row.owner.username,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "key_version": row.key_version,
+        "upload_entry": row.upload_entry,
+    }
+
+
+@bp.post("/files")
+@login_required("files:file:upload", scope="files:write")
+@accepts_body(
+    "application/octet-stream", "multipart/form-data", limit="max_upload_size", streamed=True
+)
+@bp.input(UploadQuery, location="query", arg_name="query")
+@bp.output(FileOut, status_code=201)
+@bp.doc(
+    summary="Upload a file (multipart `file` field, or a raw body named by "
+    "`X-File-Name` / `?name=`); streamed and encrypted on the way"
+)
+def upload(query: dict[str, Any]) -> Any:
+    principal = require_principal()
+    mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
+    raw_name = query["name"] or request.headers.get(NAME_HEADER)
+    row = receive_upload(
+        request.stream,
+        declared_length=request.content_length,
+        multipart=mimetype == "multipart/form-data",
+        content_type_options=options,
+        raw_name=raw_name,
+        owner=principal.user,
+        csrf_check=check_streamed_csrf,
+        deps=get_file_deps(),
+        db=db_session(),
+        at=get_deps().now(),
+    )
+    location = url_for("files.metadata", file_id=row.id)
+    return file_out(row), 201, {"Location": location}
+
+
+@bp.get("/files")
+@login_required("files:file:list", scope="files:read")
+@bp.input(ListQuery, location="query", arg_name="query")
+@bp.output(FilePageOut)
+@bp.doc(summary="My files, paged, sorted, filtered by name")
+def list_files(query: dict[str, Any]) -> Any:
+    owner = require_principal().user
+    page = services.list_files(
+        db_session(),
+        owner_id=owner.id,
+        query=query["q"],
+        sort=query["sort"],
+        offset=query["offset"],
+        limit=query["limit"],
+    )
+    return {
+        "items": [file_out(r) for r in page.items],
+        "total": page.total,
+        "offset": query["offset"],
+        "limit": query["limit"],
+    }
+
+
+@bp.get(f"/files/{FILE_ID}")
+@login_required("files:file:read", scope="files:read")
+@bp.output(FileOut)
+@bp.doc(summary="A file's metadata")
+def metadata(file_id: str) -> Any:
+    owner = require_principal().user
+    return file_out(services.get_owned_file(db_session(), owner_id=owner.id, file_id=file_id))
+
+
+@bp.patch(f"/files/{FILE_ID}")
+@login_required("files:file:rename", scope="files:write")
+@bp.input(RenameIn, arg_name="body")
+@bp.output(FileOut)
+@bp.doc(summary="Rename a file")
+def rename(file_id: str, body: dict[str, Any]) -> Any:
+    owner = require_principal().user
+    db = db_session()
+    row = services.rename_file(
+        db, owner_id=owner.id, file_id=file_id, new_name=body["name"], at=get_deps().now()
+    )
+    db.commit()
+    return file_out(row)
+
+
+@bp.delete(f"/files/{FILE_ID}")
+@login_required("files:file:delete", scope="files:write")
+@bp.output({}, status_code=204)
+@bp.doc(summary="Delete a file (its row and ledger entry at once; the blob right after)")
+def delete(file_id: str) -> Any:
+    owner = require_principal().user
+    db = db_session()
+    blob_key = services.delete_file(db, owner_id=owner.id, file_id=file_id, at=get_deps().now())
+    db.commit()
+    storing.discard_blob(get_file_deps().store, blob_key)
+    return "", 204
+
+
+@bp.get(f"/files/{FILE_ID}/content")
+@login_required("files:file:download", scope="files:read")
+@writes_on_read
+@bp.doc(
+    summary="Download (decrypted, streamed); single byte ranges are supported", responses=_BINARY
+)
+def content(file_id: str) -> Response:
+    owner = require_principal().user
+    deps = get_file_deps()
+    db = db_session()
+    row = services.get_owned_file(db, owner_id=owner.id, file_id=file_id)
+    etag = etag_for(row.id, row.sha256)
+    byte_range = None
+    if if_range_matches(request.headers.get("If-Range"), etag):
+        byte_range = parse_range(request.headers.get("Range"), row.size)
+    snapshot = reading.Snapshot.of(row)
+    if request.method != "HEAD":
+        services.record_download(
+            db, row, actor=owner.id, byte_range=byte_range, at=get_deps().now()
+        )
+    db.commit()
+    body = reading.plaintext(
+        snapshot,
+        store=deps.store,
+        keys=deps.keys,
+        byte_range=byte_range,
+        on_damage=damage_recorder(row.id),
+    )
+    return _content_response(row, body, byte_range, etag)
+
+
+def _content_response(
+    row: StoredFile, body: Any, byte_range: tuple[int, int] | None, etag: str
+) -> Response:
+    inline = request.args.get("disposition") == "inline" and may_be_inline(row.content_type)
+    headers = {
+        "Content-Disposition": content_disposition(
+            row.name, inline=inline and not is_active_content(row.content_type)
+        ),
+        "Repr-Digest": repr_digest(row.sha256),
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+        # Even opened directly, the content can run nothing and load nothing.
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    }
+    status = 200
+    length = row.size
+    if byte_range is not None:
+        start, end = byte_range
+        status, length = 206, end - start + 1
+        headers["Content-Range"] = f"bytes {start}-{end}/{row.size}"
+    headers["Content-Length"] = str(length)
+    return Response(
+        body, status=status, headers=headers, mimetype=row.content_type, direct_passthrough=True
+    )
+
+
+@bp.get("/storage/usage")
+@login_required("files:usage:read", scope="files:read")
+@bp.output(UsageOut)
+@bp.doc(summary="How much I store and how much my quota leaves")
+def usage() -> Any:
+    owner = require_principal().user
+    used, count = storing.usage(db_session(), owner.id)
+    quota = get_file_deps().limits.user_quota or None
+    available = None if quota is None else max(0, quota - used)
+    return {"bytes": used, "files": count, "quota": quota, "available": available}
+
+
+@bp.get("/admin/storage")
+@admin_required("admin:storage:read")
+@bp.output(StorageOverviewOut)
+@bp.doc(summary="Storage per user and files per master key version")
+def overview() -> Any:
+    deps = get_file_deps()
+    return services.storage_overview(db_session(), keys=deps.keys, backend=deps.store.name)
