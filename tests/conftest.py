@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from strongroom.app import create_app
 from strongroom.context import get_database
+from strongroom.crypto.keys import generate_key, key_line
 from strongroom.db import Database, upgrade
 from strongroom.ledger.note import Signer
 from strongroom.settings import ENV_PREFIX, load_settings, normalise_database_url
@@ -193,6 +194,8 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
         }
         if settings["mode"] == "production" and "ledger_signing_key" not in settings:
             settings["ledger_signing_key"] = Signer.generate("127.0.0.1:8000/ledger").encode()
+        if settings["mode"] == "production" and "master_key_file" not in settings:
+            settings.setdefault("master_keys", key_line("1", generate_key()))
         if settings["mode"] == "testing":
             # Cheap Argon2 for speed, allowed only by this explicit testing flag.
             settings = {**FAST_HASHING, **settings}

@@ -4,7 +4,8 @@
 afterwards, so the S3 store is tested over real HTTP with botocore's real retries and
 timeouts. ``FaultProxy`` forwards to it and can be told to answer the next requests
 (all, or those of one S3 operation) with a 500/503 or to stall past the client's read
-timeout; it records every request so tests can count attempts.
+timeout; it records every request so tests can count attempts, and it corrects the
+one answer moto gets wrong that the tests rely on (when a multipart upload started).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -22,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
@@ -170,6 +173,7 @@ class FaultProxy:
     upstream: str
     requests: list[Seen] = field(default_factory=list)
     _faults: list[Fault] = field(default_factory=list)
+    _initiated: dict[str, datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -182,7 +186,9 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         self._server = _ProxyServer((LOOPBACK, 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -226,6 +232,34 @@ class FaultProxy:
     def pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or less when the proxy stops."""
         self._stopping.wait(seconds)
+
+    def rewrite(self, seen: Seen, status: int, payload: bytes) -> bytes:
+        """Fix what moto gets wrong in an upstream answer (see ``_real_initiated``)."""
+        if status != 200:
+            return payload
+        if seen.operation == "CreateMultipartUpload":
+            found = re.search(rb"<UploadId>([^<]+)</UploadId>", payload)
+            if found:
+                with self._lock:
+                    self._initiated[found.group(1).decode()] = datetime.now(UTC)
+        elif seen.operation == "ListMultipartUploads":
+            return re.sub(rb"<Upload>.*?</Upload>", self._real_initiated, payload, flags=re.S)
+        return payload
+
+    def _real_initiated(self, upload: re.Match[bytes]) -> bytes:
+        # moto answers every upload's Initiated with a constant date in 2010, which would
+        # make every upload look stale; S3 reports when it was created, as noted here.
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", upload.group(0))
+        with self._lock:
+            when = self._initiated.get(found.group(1).decode()) if found else None
+        if when is None:
+            return upload.group(0)
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+        return re.sub(
+            rb"<Initiated>[^<]*</Initiated>",
+            f"<Initiated>{stamp}</Initiated>".encode(),
+            upload.group(0),
+        )
 
     def _add(self, fault: Fault) -> None:
         with self._lock:
@@ -292,7 +326,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         seen = Seen(self.command, parts.path, query, dict(self.headers.items()))
         fault = self.owner.record(seen)
         if fault is None:
-            self._forward(body)
+            self._forward(seen, body)
         elif fault.stall:
             # Never answer: the client's read timeout fires first, then we hang up.
             self.owner.pause(fault.stall)
@@ -327,7 +361,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, seen: Seen, body: bytes) -> None:
         target = urlsplit(self.owner.upstream)
         upstream = http.client.HTTPConnection(target.hostname or LOOPBACK, target.port, timeout=60)
         try:
@@ -336,7 +370,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 headers["Content-Length"] = str(len(body))
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             response = upstream.getresponse()
-            payload = response.read()
+            payload = self.owner.rewrite(seen, response.status, response.read())
             self.send_response_only(response.status, response.reason)
             for name, value in response.getheaders():
                 if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from strongroom.cli import main
+from strongroom.crypto.keys import generate_key, key_line
 from strongroom.cli.config import configuration_markdown
 from strongroom.ledger.note import Signer
 
@@ -34,9 +35,9 @@ def test_db_upgrade_and_current(runner: CliRunner, fresh_database_url: str) -> N
     assert "migrations pending" in pending.output
     upgraded = runner.invoke(main, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "upgraded from none to 0003" in upgraded.output
+    assert "upgraded from none to 0004" in upgraded.output
     again = runner.invoke(main, ["db", "upgrade"], env=env)
-    assert "already at 0003" in again.output
+    assert "already at 0004" in again.output
     current = runner.invoke(main, ["db", "current", "--check"], env=env)
     assert current.exit_code == 0
     assert "up to date" in current.output
@@ -53,16 +54,21 @@ def test_db_upgrade_reports_an_unreachable_database(runner: CliRunner) -> None:
 def test_config_check_masks_secrets(runner: CliRunner) -> None:
     secret = secrets.token_urlsafe(48)
     ledger_key = Signer.generate("127.0.0.1:8000/ledger").encode()
+    master_keys = key_line("1", generate_key())
     env = {
         "STRONGROOM_SECRET_KEY": secret,
         "STRONGROOM_DATABASE_URL": "postgresql://app:dbpassword@db:5432/strongroom",
         "STRONGROOM_REDIS_URL": "redis://:redispassword@cache:6379/0",
         "STRONGROOM_MODE": "production",
         "STRONGROOM_LEDGER_SIGNING_KEY": ledger_key,
+        "STRONGROOM_MASTER_KEYS": master_keys,
+        "STRONGROOM_S3_SECRET_ACCESS_KEY": "s3password",
     }
     result = runner.invoke(main, ["config", "check"], env=env)
     assert result.exit_code == 0, result.output
-    for hidden in (secret, "dbpassword", "redispassword", ledger_key.rsplit("+", 1)[1]):
+    hidden_values = (secret, "dbpassword", "redispassword", ledger_key.rsplit("+", 1)[1],
+                     master_keys.split(":", 1)[1], "s3password")  # fmt: skip
+    for hidden in hidden_values:
         assert hidden not in result.output
     assert "app:***@db:5432" in result.output
     assert "would be accepted in production" in result.output

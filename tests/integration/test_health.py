@@ -38,8 +38,8 @@ def test_ready_when_everything_is_fine(client: FlaskClient) -> None:
     body = response.get_json()
     assert body["status"] == "ready"
     assert body["failing"] == []
-    assert set(body["checks"]) == {"database", "migrations", "data_dir"}
-    assert body["checks"]["migrations"]["detail"] == "0003"
+    assert set(body["checks"]) == {"database", "migrations", "data_dir", "blob_store"}
+    assert body["checks"]["migrations"]["detail"] == "0004"
 
 
 def test_unready_when_data_dir_is_not_writable(make_app: AppFactory, tmp_path: Path) -> None:
@@ -49,7 +49,8 @@ def test_unready_when_data_dir_is_not_writable(make_app: AppFactory, tmp_path: P
     data_dir.write_text("the volume was replaced by a file")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["failing"] == ["data_dir"]
+    # The local blob store lives in the data directory, so its probe fails with it.
+    assert response.get_json()["failing"] == ["data_dir", "blob_store"]
 
 
 def test_unready_when_migrations_are_pending(make_app: AppFactory, fresh_database_url: str) -> None:

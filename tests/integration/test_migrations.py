@@ -45,7 +45,7 @@ def test_app_refuses_to_start_on_an_unknown_revision(fresh_database_url: str) ->
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
-    with pytest.raises(ConfigError, match="needs 0003"):
+    with pytest.raises(ConfigError, match="needs 0004"):
         create_app({"mode": "testing", "database_url": fresh_database_url})
 
 

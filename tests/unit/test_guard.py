@@ -18,6 +18,7 @@ from strongroom.guard import (
     too_guessable,
 )
 from strongroom.ledger.note import Signer
+from strongroom.crypto.keys import generate_key, key_line
 from strongroom.settings import ConfigError, load_settings
 
 GOOD_SECRET = secrets.token_urlsafe(48)
@@ -25,6 +26,7 @@ PACKAGE_DIR = Path(strongroom.__file__).resolve().parent
 
 
 LEDGER_KEY = Signer.generate("127.0.0.1:8000/ledger").encode()
+MASTER_KEYS = key_line("1", generate_key())
 
 
 def production(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def production(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "mode": "production",
         "secret_key": GOOD_SECRET,
         "ledger_signing_key": LEDGER_KEY,
+        "master_keys": MASTER_KEYS,
         "data_dir": tmp_path,
         **overrides,
     }
@@ -67,6 +70,15 @@ def test_good_production_settings_pass(tmp_path: Path) -> None:
             {"ledger_signing_key": Signer.generate("other.example/ledger").encode()},
             "set STRONGROOM_LEDGER_ORIGIN to match",
         ),
+        (
+            {"master_keys": None},
+            "Neither STRONGROOM_MASTER_KEYS nor STRONGROOM_MASTER_KEY_FILE is set",
+        ),
+        ({"master_keys": f"# {DEV_MARKER}\n{MASTER_KEYS}"}, "development key material"),
+        (
+            {"master_keys": None, "master_key_file": "DATA/dev-secrets/master-keys"},
+            "generated development keys",
+        ),
         ({"cors_origins": "https://a.example,*"}, "allows every origin"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "sqlite:///:memory:"}, "in-memory SQLite"),
@@ -80,6 +92,8 @@ def test_good_production_settings_pass(tmp_path: Path) -> None:
 def test_each_rule_refuses_with_its_own_message(
     tmp_path: Path, overrides: dict[str, Any], fragment: str
 ) -> None:
+    if str(overrides.get("master_key_file", "")).startswith("DATA/"):
+        overrides = {**overrides, "master_key_file": tmp_path / overrides["master_key_file"][5:]}
     settings = load_settings(production(tmp_path, **overrides))
     problems = production_problems(settings)
     assert len(problems) == 1, problems

@@ -48,8 +48,10 @@ def fault_proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    """Each store implementation in turn, empty."""
+    """Each store implementation in turn, empty: local on ``tmp_path``, S3 on moto."""
     if request.param == "local":
         return LocalBlobStore(tmp_path / "blobs")
+    # Through the proxy (with no faults): it reports real multipart start times.
+    proxy: FaultProxy = request.getfixturevalue("fault_proxy")
     factory: S3Factory = request.getfixturevalue("make_s3_store")
-    return factory()
+    return factory(endpoint_url=proxy.url)

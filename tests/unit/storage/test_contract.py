@@ -92,9 +92,14 @@ def test_leaving_without_commit_aborts(store: BlobStore, size: int) -> None:
     quiet, failing = new_key(), new_key()
     with store.create(quiet) as writer:
         writer.write(secrets.token_bytes(size))
-    with pytest.raises(RuntimeError, match="caller failed"), store.create(failing) as writer:
-        writer.write(secrets.token_bytes(size))
-        raise RuntimeError("caller failed")
+
+    def interrupted_upload() -> None:
+        with store.create(failing) as writer:
+            writer.write(secrets.token_bytes(size))
+            raise RuntimeError("caller failed")
+
+    with pytest.raises(RuntimeError, match="caller failed"):
+        interrupted_upload()
     assert not store.exists(quiet)
     assert not store.exists(failing)
     assert list(store.list()) == []
