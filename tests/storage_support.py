@@ -176,7 +176,7 @@ class FaultProxy:
     _initiated: dict[str, datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
-    _server: ThreadingHTTPServer | None = None
+    _server: _ProxyServer | None = None
     _thread: threading.Thread | None = None
 
     @property

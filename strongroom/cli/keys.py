@@ -13,8 +13,8 @@ import click
 
 from strongroom.cli.common import fail, open_database
 from strongroom.crypto.exceptions import KeyringError
-from strongroom.crypto.keys import LocalKeyring, add_key_version, generate_key, key_line
-from strongroom.files.deps import keyring_path, load_keyring
+from strongroom.crypto.keys import add_key_version, generate_key, key_line
+from strongroom.files.deps import Keyring, keyring_path, load_keyring
 from strongroom.files.rotation import pending, record_new_version, rewrap_all
 from strongroom.files.services import files_per_key_version, version_order
 from strongroom.settings import ConfigError, Settings, env_name
@@ -110,7 +110,7 @@ def rotate(*, resume: bool) -> None:
     click.echo(f"done: {report.rewrapped} data keys now under version {report.version}")
 
 
-def _keyring(settings: Settings) -> LocalKeyring:
+def _keyring(settings: Settings) -> Keyring:
     try:
         return load_keyring(settings, create=False)
     except ConfigError as err:

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from strongroom.crypto.exceptions import KeyringInvalid
+from strongroom.crypto.keyfile import KeyFileKeyring
 from strongroom.crypto.keys import KeyProvider, LocalKeyring, generate_key, key_line
 from strongroom.devkeys import dev_secrets_dir
 from strongroom.settings import ConfigError, Mode, Settings, env_name
@@ -82,9 +83,12 @@ def keyring_path(settings: Settings) -> Path | None:
     return dev_secrets_dir(settings.data_dir) / DEV_KEYRING_NAME
 
 
-def load_keyring(settings: Settings, *, create: bool = True) -> LocalKeyring:
-    """The local keyring from the environment, the key file, or (outside production)
-    the development key file, generated on first use.
+Keyring = LocalKeyring | KeyFileKeyring
+
+
+def load_keyring(settings: Settings, *, create: bool = True) -> Keyring:
+    """The local keyring from the environment, or one following the key file (or,
+    outside production, the development key file, generated on first use).
 
     Raises ``ConfigError`` naming the setting when the keys cannot be used.
     """
@@ -95,7 +99,7 @@ def load_keyring(settings: Settings, *, create: bool = True) -> LocalKeyring:
         assert path is not None  # noqa: S101  # only None with STRONGROOM_MASTER_KEYS
         if settings.master_key_file is None and create and settings.mode is not Mode.PRODUCTION:
             _create_dev_keyring(path)
-        return LocalKeyring.load_file(path)
+        return KeyFileKeyring(path)
     except FileNotFoundError as err:
         raise ConfigError(
             [f"{env_name('master_key_file')} ({err.filename}) does not exist."]

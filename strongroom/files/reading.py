@@ -82,11 +82,16 @@ def plaintext(
     authentication before anything could be sent.
     """
     data_key = unwrap(keys, snapshot)
-    if byte_range is None:
-        pieces = decrypt_chunks(_blob(store, snapshot), data_key=data_key, file_id=snapshot.id)
-    else:
-        pieces = _range(store, snapshot, data_key, byte_range)
-    return prime(_guard(_coalesce(pieces), snapshot, on_damage))
+
+    def pieces() -> Iterator[bytes]:
+        # A generator, so that even opening the blob happens inside ``_guard``.
+        if byte_range is None:
+            blob = _blob(store, snapshot)
+            yield from decrypt_chunks(blob, data_key=data_key, file_id=snapshot.id)
+        else:
+            yield from _range(store, snapshot, data_key, byte_range)
+
+    return prime(_guard(_coalesce(pieces()), snapshot, on_damage))
 
 
 def _blob(
