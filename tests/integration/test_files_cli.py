@@ -20,6 +20,7 @@ from strongroom.cli import main
 from strongroom.context import get_database
 from strongroom.crypto.keys import LocalKeyring, WrappedKey
 from strongroom.crypto.stream import encrypt_chunks
+from strongroom.files import rotation
 from strongroom.files.maintenance import collect_garbage
 from strongroom.files.models import StoredFile
 from strongroom.ledger.models import LedgerEntry
@@ -44,15 +45,28 @@ def world(make_app: AppFactory, fresh_database_url: str, tmp_path: Path) -> dict
         "STRONGROOM_MODE": "testing",
         **{f"STRONGROOM_{k.upper()}": str(v) for k, v in storage_settings(app).items()},
     }
-    return {"app": app, "client": client, "alice": alice, "data": data, "metas": metas,
-            "env": env, "make_app": make_app}  # fmt: skip
+    return {
+        "app": app,
+        "client": client,
+        "alice": alice,
+        "data": data,
+        "metas": metas,
+        "env": env,
+        "make_app": make_app,
+    }
 
 
 def storage_settings(app: APIFlask) -> dict[str, Any]:
     """The app's blob store settings, for a CLI that must use the same store."""
     settings = app.extensions["strongroom.settings"]
-    names = ("storage_backend", "s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region",
-             "s3_access_key_id")  # fmt: skip
+    names = (
+        "storage_backend",
+        "s3_bucket",
+        "s3_prefix",
+        "s3_endpoint_url",
+        "s3_region",
+        "s3_access_key_id",
+    )
     out = {name: getattr(settings, name) for name in names if getattr(settings, name)}
     if settings.s3_secret_access_key is not None:
         out["s3_secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
@@ -107,7 +121,8 @@ def test_rotate_rewraps_every_key_without_touching_blobs(world: dict[str, Any]) 
     assert versions(app) == ["2", "2", "2"]
     for file_id, old in before.items():
         new = row_of(app, file_id)
-        assert new is not None and old is not None
+        assert new is not None
+        assert old is not None
         assert new.wrapped_key != old.wrapped_key
         assert new.blob_key == old.blob_key
     assert {k: b"".join(file_deps(app).store.open(k)) for k in blob_keys(app)} == blobs
@@ -125,8 +140,6 @@ def test_rotate_rewraps_every_key_without_touching_blobs(world: dict[str, Any]) 
 def test_an_interrupted_rotation_resumes(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import strongroom.files.rotation as rotation
-
     real = rotation.rewrap_batch
     calls = {"n": 0}
 
@@ -181,15 +194,21 @@ def test_verify_reports_every_kind_of_damage_and_changes_nothing(world: dict[str
     rewrite_blob(app, large["id"], flip(200))
     file_deps(app).store.delete(row_of(app, middle["id"]).blob_key)  # type: ignore[union-attr]
     with app.app_context(), get_database().session() as db:  # the row lies about the content
-        db.execute(update(StoredFile).where(StoredFile.id == empty["id"])
-                   .values(sha256=b"\x00" * 32, ciphertext_sha256=b"\x00" * 32))  # fmt: skip
+        db.execute(
+            update(StoredFile)
+            .where(StoredFile.id == empty["id"])
+            .values(sha256=b"\x00" * 32, ciphertext_sha256=b"\x00" * 32)
+        )
         db.commit()
     before = tags(app)
     result = cli(world, "storage", "verify")
     assert result.exit_code == 1
-    assert f"file {large['id']}" in result.output and "fails authentication" in result.output
-    assert f"file {middle['id']}" in result.output and "blob missing" in result.output
-    assert f"file {empty['id']}" in result.output and "hashes in its row" in result.output
+    assert f"file {large['id']}" in result.output
+    assert "fails authentication" in result.output
+    assert f"file {middle['id']}" in result.output
+    assert "blob missing" in result.output
+    assert f"file {empty['id']}" in result.output
+    assert "hashes in its row" in result.output
     assert "3 damaged" in result.output
     assert tags(app) == before  # the scrub writes nothing
 
@@ -211,9 +230,16 @@ def test_verify_catches_content_rewritten_by_someone_holding_the_keys(
         writer.write(forged)
         writer.commit()
     with app.app_context(), get_database().session() as db:
-        db.execute(update(StoredFile).where(StoredFile.id == row.id).values(
-            sha256=hashlib.sha256(b"forged content").digest(), size=14,
-            ciphertext_sha256=hashlib.sha256(forged).digest(), ciphertext_size=len(forged)))  # fmt: skip
+        db.execute(
+            update(StoredFile)
+            .where(StoredFile.id == row.id)
+            .values(
+                sha256=hashlib.sha256(b"forged content").digest(),
+                size=14,
+                ciphertext_sha256=hashlib.sha256(forged).digest(),
+                ciphertext_size=len(forged),
+            )
+        )
         db.commit()
     result = cli(world, "storage", "verify")
     assert result.exit_code == 1
@@ -228,9 +254,17 @@ def test_verify_catches_a_blob_moved_from_another_file(world: dict[str, Any]) ->
     assert big is not None
     with app.app_context(), get_database().session() as db:
         db.execute(update(StoredFile).where(StoredFile.id == big.id).values(blob_key="x" * 32))
-        db.execute(update(StoredFile).where(StoredFile.id == middle["id"]).values(
-            blob_key=big.blob_key, sha256=big.sha256, ciphertext_sha256=big.ciphertext_sha256,
-            ciphertext_size=big.ciphertext_size, wrapped_key=big.wrapped_key))  # fmt: skip
+        db.execute(
+            update(StoredFile)
+            .where(StoredFile.id == middle["id"])
+            .values(
+                blob_key=big.blob_key,
+                sha256=big.sha256,
+                ciphertext_sha256=big.ciphertext_sha256,
+                ciphertext_size=big.ciphertext_size,
+                wrapped_key=big.wrapped_key,
+            )
+        )
         db.commit()
     result = cli(world, "storage", "verify")
     assert result.exit_code == 1

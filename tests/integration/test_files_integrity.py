@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 import unicodedata
+from typing import Any
 
 import pytest
 from apiflask import APIFlask
@@ -23,7 +24,6 @@ from tests.files_helpers import (
     random_bytes,
     row_of,
     upload,
-    upload_raw,
 )
 from tests.integration.test_files_api import PROBLEM, SEGMENT, entries_about
 
@@ -52,6 +52,12 @@ def rewrite_blob(app: APIFlask, file_id: str, change: object) -> None:
     with store.create(row.blob_key) as writer:
         writer.write(change(old))  # type: ignore[operator]
         writer.commit()
+
+
+def drain(response: Any, received: bytearray) -> None:
+    """Read a streamed body into ``received`` until it ends or raises."""
+    for piece in response.response:
+        received += piece
 
 
 def flip(offset: int) -> object:
@@ -88,8 +94,7 @@ def test_damage_further_in_stops_the_stream_after_only_verified_bytes(
     assert response.status_code == 200  # the first pieces were fine
     received = bytearray()
     with pytest.raises(FileCorrupted):
-        for piece in response.response:  # type: ignore[union-attr]
-            received += piece
+        drain(response, received)
     assert 0 < len(received) <= 150 * SEGMENT
     assert bytes(received) == data[: len(received)]
     assert [e.tag for e in entries_about(app, meta["id"])][-1] == "file:corrupt"
@@ -116,8 +121,7 @@ def test_truncated_or_extended_blobs_fail_closed(
     received = bytearray()
     if response.status_code == 200:
         with pytest.raises(FileCorrupted):
-            for piece in response.response:  # type: ignore[union-attr]
-                received += piece
+            drain(response, received)
     else:
         assert response.status_code == 500, label
         assert response.get_json()["type"] == PROBLEM + "file-corrupted", label
@@ -159,9 +163,13 @@ def other_keys(version: str = "1") -> str:
     ],
 )
 def test_a_wrong_or_missing_master_key_is_a_clear_error(
-    make_app: AppFactory, app: APIFlask, client: FlaskClient, alice: SignedIn, keys: str,
+    make_app: AppFactory,
+    app: APIFlask,
+    client: FlaskClient,
+    alice: SignedIn,
+    keys: str,
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     data = random_bytes(1000)
     meta = upload(client, alice, data)
     wrong = make_app(file_segment_size=SEGMENT, master_keys=keys).test_client()
@@ -190,12 +198,19 @@ BAD_NAMES = {
 def test_unusable_names_are_refused_before_anything_is_stored(
     app: APIFlask, client: FlaskClient, alice: SignedIn, name: str
 ) -> None:
-    response = client.post(f"{API}/files", query_string={"name": name}, data=b"data",
-                           content_type="application/octet-stream", headers=alice.bearer)  # fmt: skip
+    response = client.post(
+        f"{API}/files",
+        query_string={"name": name},
+        data=b"data",
+        content_type="application/octet-stream",
+        headers=alice.bearer,
+    )
     assert response.status_code in {400, 422}, response.get_json()
-    assert response.get_json()["type"] in {PROBLEM + "invalid-file-name",
-                                           PROBLEM + "validation-failed",
-                                           PROBLEM + "bad-upload"}  # fmt: skip
+    assert response.get_json()["type"] in {
+        PROBLEM + "invalid-file-name",
+        PROBLEM + "validation-failed",
+        PROBLEM + "bad-upload",
+    }
     assert blob_keys(app) == set()
 
 
@@ -212,8 +227,13 @@ def test_unusable_names_are_refused_before_anything_is_stored(
 def test_names_are_cleaned_and_the_original_kept(
     client: FlaskClient, alice: SignedIn, sent: str, kept: str
 ) -> None:
-    response = client.post(f"{API}/files", query_string={"name": sent}, data=b"data",
-                           content_type="application/octet-stream", headers=alice.bearer)  # fmt: skip
+    response = client.post(
+        f"{API}/files",
+        query_string={"name": sent},
+        data=b"data",
+        content_type="application/octet-stream",
+        headers=alice.bearer,
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["name"] == kept
@@ -223,8 +243,9 @@ def test_names_are_cleaned_and_the_original_kept(
     assert "/" not in disposition.split(";", 1)[1]
 
 
-def test_names_equal_after_normalisation_are_found_by_either(client: FlaskClient,
-                                                           alice: SignedIn) -> None:  # fmt: skip
+def test_names_equal_after_normalisation_are_found_by_either(
+    client: FlaskClient, alice: SignedIn
+) -> None:
     nfd = unicodedata.normalize("NFD", "Caf\u00e9 menu.txt")
     upload(client, alice, b"x", nfd)
     found = client.get(f"{API}/files", query_string={"q": "caf\u00e9"}, headers=alice.bearer)
@@ -250,8 +271,9 @@ def test_content_type_comes_from_the_content(
 ) -> None:
     meta = upload(client, alice, data, name)
     assert meta["content_type"].split(";")[0] == content_type
-    response = client.get(f"{API}/files/{meta['id']}/content?disposition=inline",
-                          headers=alice.bearer)  # fmt: skip
+    response = client.get(
+        f"{API}/files/{meta['id']}/content?disposition=inline", headers=alice.bearer
+    )
     assert response.mimetype == content_type
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Content-Security-Policy"].startswith("sandbox")
