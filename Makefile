@@ -37,11 +37,12 @@ run: $(RUN_STAMP) ## Install, migrate and serve on http://127.0.0.1:8000 with SQ
 test: test-sqlite test-postgres ## Run every test: the suite on SQLite, then the database tests on PostgreSQL
 
 test-sqlite: $(DEV_STAMP) ## Run the suite on SQLite and the local disk (and the Redis tests)
-	env -u STRONGROOM_TEST_DATABASE_URL STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
+	env -u STRONGROOM_TEST_DATABASE_URL -u STRONGROOM_TEST_STORAGE STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 		$(BIN)/pytest -m "not postgres"
 
-test-postgres: $(DEV_STAMP) ## Run the database tests on PostgreSQL (TEST_PG_URL)
+test-postgres: $(DEV_STAMP) ## Run the database tests on PostgreSQL (TEST_PG_URL) with blobs on a local S3 server
 	STRONGROOM_TEST_DATABASE_URL="$(TEST_PG_URL)" STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
+		STRONGROOM_TEST_STORAGE=s3 \
 		$(BIN)/pytest -m "db or postgres"
 
 lint: $(DEV_STAMP) ## ruff (lint and format check), mypy and the import contracts

@@ -30,8 +30,18 @@ from strongroom.crypto.keys import generate_key, key_line
 from strongroom.db import Database, upgrade
 from strongroom.ledger.note import Signer
 from strongroom.settings import ENV_PREFIX, load_settings, normalise_database_url
+from tests.storage_support import (
+    S3_TEST_PART_SIZE,
+    TEST_CREDENTIALS,
+    TEST_REGION,
+    moto_server,
+    s3_test_store,
+)
 
 PG_ENV = "STRONGROOM_TEST_DATABASE_URL"
+# `s3`: apps under test keep blobs on a local S3-compatible server (moto) instead of
+# the local disk; `make test-postgres` runs the database tests that way.
+STORAGE_ENV = "STRONGROOM_TEST_STORAGE"
 REDIS_ENV = "STRONGROOM_TEST_REDIS_URL"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DB_FIXTURES = {"database_url", "fresh_database_url"}
@@ -179,9 +189,40 @@ FAST_HASHING: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a moto S3 server process shared by the session."""
+    with moto_server() as server:
+        yield server.endpoint_url
+
+
 @pytest.fixture
-def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
-    """Build apps in testing mode on the run's database; overrides as keyword arguments."""
+def storage_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Blob store settings for the apps of one test: the local default, or (with
+    ``STRONGROOM_TEST_STORAGE=s3``) a fresh bucket on the session's moto server."""
+    if os.environ.get(STORAGE_ENV, "local") != "s3":
+        return {}
+    endpoint: str = request.getfixturevalue("moto_endpoint")
+    store = s3_test_store(endpoint)
+    store.close()
+    return {
+        "storage_backend": "s3",
+        "s3_bucket": store.bucket,
+        "s3_prefix": "blobs/",
+        "s3_endpoint_url": endpoint,
+        "s3_region": TEST_REGION,
+        "s3_access_key_id": TEST_CREDENTIALS["access_key_id"],
+        "s3_secret_access_key": TEST_CREDENTIALS["secret_access_key"],
+        "s3_part_size": S3_TEST_PART_SIZE,
+    }
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, tmp_path: Path, storage_settings: dict[str, Any]
+) -> Iterator[AppFactory]:
+    """Build apps in testing mode on the run's database and blob store; overrides as
+    keyword arguments."""
     apps: list[APIFlask] = []
 
     def factory(**overrides: Any) -> APIFlask:
@@ -190,6 +231,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
             "data_dir": tmp_path / "data",
             "database_url": database_url,
             "secret_key": secrets.token_urlsafe(48),
+            **storage_settings,
             **overrides,
         }
         if settings["mode"] == "production" and "ledger_signing_key" not in settings:
