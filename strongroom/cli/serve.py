@@ -105,6 +105,11 @@ def _announce(settings: Settings, host: str, port: int) -> None:
             "(generated here; never use them in production)",
             err=True,
         )
+    if settings.storage_backend == "s3":
+        blobs = f"s3://{settings.s3_bucket}/{settings.s3_prefix}"
+    else:
+        blobs = str(settings.storage_dir or settings.data_dir / "blobs")
+    click.echo(f"  encrypted files: {blobs}", err=True)
     click.echo(
         f"  health: http://{shown_host}:{port}/healthz   "
         f"readiness: http://{shown_host}:{port}/readyz",

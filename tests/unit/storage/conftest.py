@@ -1,5 +1,6 @@
-"""Stores for the storage tests: a local one on tmp_path, an S3 one on a moto server
-(one process for the session, a fresh bucket per test), and a fault proxy."""
+"""Stores for the storage tests: a local one on tmp_path, an S3 one on the session's
+moto server (``moto_endpoint``, from tests/conftest.py; a fresh bucket per test), and
+a fault proxy."""
 
 from __future__ import annotations
 
@@ -12,16 +13,9 @@ import pytest
 from strongroom.storage.interfaces import BlobStore
 from strongroom.storage.local import LocalBlobStore
 from strongroom.storage.s3 import S3BlobStore
-from tests.storage_support import FaultProxy, moto_server, s3_test_store
+from tests.storage_support import FaultProxy, s3_test_store
 
 S3Factory = Callable[..., S3BlobStore]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The URL of a moto S3 server process shared by the session."""
-    with moto_server() as server:
-        yield server.endpoint_url
 
 
 @pytest.fixture
