@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import strongroom
+from strongroom.crypto.keys import generate_key, key_line
 from strongroom.devkeys import DEV_MARKER, load_or_create_dev_secret
 from strongroom.guard import (
     looks_like_placeholder,
@@ -18,7 +19,6 @@ from strongroom.guard import (
     too_guessable,
 )
 from strongroom.ledger.note import Signer
-from strongroom.crypto.keys import generate_key, key_line
 from strongroom.settings import ConfigError, load_settings
 
 GOOD_SECRET = secrets.token_urlsafe(48)
