@@ -13,7 +13,7 @@ TEST_REDIS_URL ?= $(or $(STRONGROOM_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-sqlite test-postgres lint typecheck fmt bench bench-ledger lock clean
+.PHONY: help run test test-sqlite test-postgres lint typecheck fmt bench bench-ledger bench-files lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,9 @@ bench: $(DEV_STAMP) ## Time sign-in and /me against a real server (docs/benchmar
 
 bench-ledger: $(DEV_STAMP) ## Time ledger appends, proofs, checkpoints, verify at 1M entries (BENCH_ARGS=...)
 	$(BIN)/python bench/ledger_bench.py $(BENCH_ARGS)
+
+bench-files: $(DEV_STAMP) ## Time uploads, downloads, encryption, memory, first byte, S3 (BENCH_ARGS=...)
+	$(BIN)/python bench/files_bench.py $(BENCH_ARGS)
 
 lock: $(DEV_STAMP) ## Refresh requirements/constraints.txt from the installed versions
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^strongroom' > $(CONSTRAINTS)

@@ -7,6 +7,7 @@ Views parse, call one service and shape the answer; uploads and downloads stream
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from apiflask import APIBlueprint
 from flask import Response, request, url_for
@@ -18,6 +19,7 @@ from strongroom.bodies import accepts_body
 from strongroom.context import db_session, writes_on_read
 from strongroom.files import reading, services, storing
 from strongroom.files.deps import get_file_deps
+from strongroom.files.exceptions import BadUpload
 from strongroom.files.http import (
     content_disposition,
     etag_for,
@@ -76,7 +78,7 @@ def file_out(row: StoredFile) -> dict[str, Any]:
 def upload(query: dict[str, Any]) -> Any:
     principal = require_principal()
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
-    raw_name = query["name"] or request.headers.get(NAME_HEADER)
+    raw_name = query["name"] or header_name(request.headers.get(NAME_HEADER))
     row = receive_upload(
         request.stream,
         declared_length=request.content_length,
@@ -91,6 +93,27 @@ def upload(query: dict[str, Any]) -> Any:
     )
     location = url_for("files.metadata", file_id=row.id)
     return file_out(row), 201, {"Location": location}
+
+
+def header_name(value: str | None) -> str | None:
+    """The file name from ``X-File-Name``.
+
+    Header values arrive as bytes (WSGI hands them over as Latin-1 text). Clients send
+    a name either as raw UTF-8 (curl in a UTF-8 terminal) or, to stay within ASCII, in
+    the RFC 8187 form ``UTF-8''<percent-encoded>``; anything else that is not ASCII is
+    refused rather than guessed at, since a wrong guess would store another name.
+    """
+    if value is None:
+        return None
+    try:
+        if value[:7].lower() == "utf-8''":
+            return unquote(value[7:], encoding="utf-8", errors="strict")
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError as err:
+        raise BadUpload(
+            f"{NAME_HEADER} must be UTF-8 (or UTF-8'' followed by the percent-encoded name); "
+            "or send the name as ?name=."
+        ) from err
 
 
 @bp.get("/files")

@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from strongroom.cli import main
-from strongroom.crypto.keys import generate_key, key_line
 from strongroom.cli.config import configuration_markdown
+from strongroom.crypto.keys import generate_key, key_line
 from strongroom.ledger.note import Signer
 
 REPO = Path(__file__).resolve().parents[2]

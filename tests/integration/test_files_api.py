@@ -428,3 +428,32 @@ def test_admin_storage_overview(app: APIFlask, client: FlaskClient, alice: Signe
 def test_readiness_probes_the_blob_store(client: FlaskClient) -> None:
     body = client.get("/readyz").get_json()
     assert body["checks"]["blob_store"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            "R\u00e9sum\u00e9 \u65e5\u672c.pdf".encode().decode("latin-1"),
+            "R\u00e9sum\u00e9 \u65e5\u672c.pdf",
+        ),
+        ("UTF-8''R%C3%A9sum%C3%A9%20%E6%97%A5%E6%9C%AC.pdf", "R\u00e9sum\u00e9 \u65e5\u672c.pdf"),
+        ("plain.txt", "plain.txt"),
+    ],
+)
+def test_the_name_header_takes_utf8(
+    client: FlaskClient, alice: SignedIn, header: str, expected: str
+) -> None:
+    response = upload_raw(client, b"x", header, Authorization=f"Bearer {alice.token}")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["name"] == expected
+
+
+@pytest.mark.parametrize("header", ["caf\u00e9.txt", "UTF-8''%FF.txt"])
+def test_a_name_header_that_is_not_utf8_is_refused(
+    app: APIFlask, client: FlaskClient, alice: SignedIn, header: str
+) -> None:
+    response = upload_raw(client, b"x", header, Authorization=f"Bearer {alice.token}")
+    assert response.status_code == 400
+    assert "?name=" in response.get_json()["detail"]
+    assert blob_keys(app) == set()
