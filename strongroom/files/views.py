@@ -192,10 +192,10 @@ def content(file_id: str) -> Response:
     if if_range_matches(request.headers.get("If-Range"), etag):
         byte_range = parse_range(request.headers.get("Range"), row.size)
     snapshot = reading.Snapshot.of(row)
-    if request.method != "HEAD":
-        services.record_download(
-            db, row, actor=owner.id, byte_range=byte_range, at=get_deps().now()
-        )
+    if request.method == "HEAD":  # the headers only: nothing is read, so nothing ledgered
+        db.commit()
+        return _content_response(row, iter(()), byte_range, etag)
+    services.record_download(db, row, actor=owner.id, byte_range=byte_range, at=get_deps().now())
     db.commit()
     body = reading.plaintext(
         snapshot,

@@ -457,3 +457,15 @@ def test_a_name_header_that_is_not_utf8_is_refused(
     assert response.status_code == 400
     assert "?name=" in response.get_json()["detail"]
     assert blob_keys(app) == set()
+
+
+def test_head_gives_the_headers_without_reading_or_ledgering(
+    app: APIFlask, client: FlaskClient, alice: SignedIn
+) -> None:
+    data = random_bytes(3000)
+    meta = upload(client, alice, data)
+    response = client.head(f"{API}/files/{meta['id']}/content", headers=alice.bearer)
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == "3000"
+    assert response.get_data() == b""
+    assert [e.tag for e in entries_about(app, meta["id"])] == ["file:upload"]
