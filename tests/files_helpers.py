@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from apiflask import APIFlask
 from flask.testing import FlaskClient
@@ -25,7 +26,10 @@ def file_deps(app: APIFlask) -> FileDeps:
 def upload_raw(
     client: FlaskClient, data: bytes, name: str = "notes.txt", **headers: str
 ) -> TestResponse:
-    """Upload ``data`` as a raw body (the client's session or ``headers`` authenticate)."""
+    """Upload ``data`` as a raw body (the client's session or ``headers`` authenticate);
+    a non-ASCII name goes in the header's RFC 8187 form."""
+    if not name.isascii():
+        name = "UTF-8''" + quote(name, safe="")
     return client.post(
         f"{API}/files",
         data=data,

@@ -20,13 +20,14 @@ from strongroom.crypto.keys import KeyProvider, WrappedKey
 from strongroom.crypto.stream import decrypt_chunks, decrypt_range
 from strongroom.files.exceptions import FileCorrupted, KeyUnavailable
 from strongroom.files.models import StoredFile
+from strongroom.files.pipeline import prefetch
 from strongroom.storage.interfaces import BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
 
 # Pieces handed to the WSGI server: large enough that per-write overhead vanishes,
 # small enough that memory stays flat (one segment is decrypted at a time anyway).
-OUTPUT_BYTES = 256 * 1024
+OUTPUT_BYTES = 1024 * 1024
 
 DamageHandler = Callable[[str], None]
 
@@ -91,7 +92,7 @@ def plaintext(
         else:
             yield from _range(store, snapshot, data_key, byte_range)
 
-    return prime(_guard(_coalesce(pieces()), snapshot, on_damage))
+    return prime(prefetch(_guard(_coalesce(pieces()), snapshot, on_damage)))
 
 
 def _blob(
@@ -115,14 +116,17 @@ def _range(
 
 
 def _coalesce(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    buffer = bytearray()
+    # One copy per output piece (the join), however many segments went into it.
+    batch: list[bytes] = []
+    size = 0
     for piece in pieces:
-        buffer += piece
-        if len(buffer) >= OUTPUT_BYTES:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
+        batch.append(piece)
+        size += len(piece)
+        if size >= OUTPUT_BYTES:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def _guard(

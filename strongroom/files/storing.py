@@ -9,7 +9,6 @@ crash leaves behind), so no reader ever sees a file without its content.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
@@ -24,11 +23,12 @@ from strongroom.crypto.format import new_header
 from strongroom.crypto.keys import KeyProvider, WrappedKey
 from strongroom.crypto.stream import Encryptor, new_data_key
 from strongroom.files.exceptions import FileTooLarge, QuotaExceeded
+from strongroom.files.hashing import BackgroundHash
 from strongroom.files.models import StoredFile
 from strongroom.files.names import name_key
 from strongroom.files.sniff import SNIFF_BYTES, detect_content_type
 from strongroom.ledger.services import record_event
-from strongroom.storage.interfaces import BlobStore, StorageError
+from strongroom.storage.interfaces import BlobStore, BlobWriter, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,12 @@ class WrittenBlob:
 
 @dataclass
 class _Meter:
-    """Counts and hashes the plaintext, keeps its first bytes, enforces the limits."""
+    """Counts the plaintext, keeps its first bytes, enforces the limits."""
 
     max_size: int
     allowance: int | None  # bytes left in the quota; None: no quota
     size: int = 0
     head: bytes = b""
-
-    def __post_init__(self) -> None:
-        self.digest = hashlib.sha256()
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -80,7 +77,6 @@ class _Meter:
             )
         if len(self.head) < SNIFF_BYTES:
             self.head += chunk[: SNIFF_BYTES - len(self.head)]
-        self.digest.update(chunk)
 
 
 def write_blob(
@@ -104,23 +100,23 @@ def write_blob(
     encryptor = Encryptor(data_key, file_id=file_id, header=new_header(segment_size=segment_size))
     del data_key  # only the wrapped form outlives this function
     meter = _Meter(max_size=max_size, allowance=allowance)
-    cipher_digest = hashlib.sha256()
-    with store.create(blob_key) as writer:
+    with (
+        BackgroundHash("sha256-plaintext") as plain_digest,
+        BackgroundHash("sha256-ciphertext") as cipher_digest,
+        store.create(blob_key) as writer,
+    ):
         for chunk in chunks:
             meter.feed(chunk)
-            for piece in encryptor.update(chunk):
-                cipher_digest.update(piece)
-                writer.write(piece)
-        for piece in encryptor.finalize():
-            cipher_digest.update(piece)
-            writer.write(piece)
+            plain_digest.update((chunk,))
+            _write(writer, cipher_digest, encryptor.update(chunk))
+        _write(writer, cipher_digest, encryptor.finalize())
         writer.commit()
         ciphertext_size = writer.bytes_written
     return WrittenBlob(
         file_id=file_id,
         blob_key=blob_key,
         size=meter.size,
-        sha256=meter.digest.digest(),
+        sha256=plain_digest.digest(),
         ciphertext_size=ciphertext_size,
         ciphertext_sha256=cipher_digest.digest(),
         segment_size=segment_size,
@@ -128,6 +124,13 @@ def write_blob(
         wrapped=wrapped,
         key_provider=keys.name,
     )
+
+
+def _write(writer: BlobWriter, digest: BackgroundHash, pieces: list[bytes]) -> None:
+    if pieces:
+        digest.update(pieces)
+        for piece in pieces:
+            writer.write(piece)
 
 
 def usage(db: Session, owner_id: int) -> tuple[int, int]:

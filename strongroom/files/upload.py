@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Event, Field, File, MultipartDecoder, NeedData
@@ -31,17 +31,18 @@ MAX_PART_HEADER_BYTES = 16 * 1024
 def read_chunks(
     stream: IO[bytes], *, expected: int | None = None, size: int = READ_SIZE
 ) -> Iterator[bytes]:
-    """The body in chunks.
+    """The body in chunks, never past ``expected`` bytes when a length was declared.
 
     A body that ends before its declared ``Content-Length`` (``expected``) raises
     ``UploadIncomplete``: servers that terminate the input themselves (gunicorn)
-    report a client that went away as a plain end of the stream.
+    report a client that went away as a plain end of the stream, or as an I/O error.
     """
     seen = 0
-    while True:
+    while expected is None or seen < expected:
+        want = size if expected is None else min(size, expected - seen)
         try:
-            chunk = stream.read(size)
-        except ClientDisconnected as err:
+            chunk = stream.read(want)
+        except (ClientDisconnected, OSError) as err:
             raise UploadIncomplete("The upload ended before the declared length.") from err
         if not chunk:
             break
@@ -51,6 +52,20 @@ def read_chunks(
         raise UploadIncomplete(
             f"The upload ended after {seen} of the {expected} bytes it declared."
         )
+
+
+def body_stream(environ: dict[str, Any], fallback: IO[bytes], declared: int | None) -> IO[bytes]:
+    """Where to read an upload from.
+
+    With a declared length, straight from the server's input: the length was already
+    checked against the limit before reading, and ``read_chunks`` never reads past it,
+    so the wrappers werkzeug and ``bodies.CappedStream`` add (each copying every byte
+    again) are not needed. A chunked body keeps them: its limit is only enforced there.
+    """
+    if declared is None:
+        return fallback
+    stream: IO[bytes] = environ["wsgi.input"]
+    return stream
 
 
 @dataclass

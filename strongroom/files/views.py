@@ -39,6 +39,7 @@ from strongroom.files.schemas import (
 )
 from strongroom.files.sniff import is_active_content, may_be_inline
 from strongroom.files.transfer import damage_recorder, receive_upload
+from strongroom.files.upload import body_stream
 
 bp = APIBlueprint("files", __name__, url_prefix="/api/v1", tag="Files")
 FILE_ID = "<string(minlength=1,maxlength=64):file_id>"
@@ -80,7 +81,7 @@ def upload(query: dict[str, Any]) -> Any:
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     raw_name = query["name"] or header_name(request.headers.get(NAME_HEADER))
     row = receive_upload(
-        request.stream,
+        body_stream(request.environ, request.stream, request.content_length),
         declared_length=request.content_length,
         multipart=mimetype == "multipart/form-data",
         content_type_options=options,

@@ -444,7 +444,12 @@ def test_readiness_probes_the_blob_store(client: FlaskClient) -> None:
 def test_the_name_header_takes_utf8(
     client: FlaskClient, alice: SignedIn, header: str, expected: str
 ) -> None:
-    response = upload_raw(client, b"x", header, Authorization=f"Bearer {alice.token}")
+    response = client.post(
+        f"{API}/files",
+        data=b"x",
+        content_type="application/octet-stream",
+        headers={**alice.bearer, "X-File-Name": header},
+    )
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["name"] == expected
 
@@ -453,7 +458,12 @@ def test_the_name_header_takes_utf8(
 def test_a_name_header_that_is_not_utf8_is_refused(
     app: APIFlask, client: FlaskClient, alice: SignedIn, header: str
 ) -> None:
-    response = upload_raw(client, b"x", header, Authorization=f"Bearer {alice.token}")
+    response = client.post(
+        f"{API}/files",
+        data=b"x",
+        content_type="application/octet-stream",
+        headers={**alice.bearer, "X-File-Name": header},
+    )
     assert response.status_code == 400
     assert "?name=" in response.get_json()["detail"]
     assert blob_keys(app) == set()
