@@ -86,16 +86,16 @@ def test_damage_in_the_first_segment_is_an_error_response(
 def test_damage_further_in_stops_the_stream_after_only_verified_bytes(
     app: APIFlask, client: FlaskClient, alice: SignedIn
 ) -> None:
-    data = random_bytes(200 * SEGMENT)  # several output pieces before the damage
+    data = random_bytes(1000 * SEGMENT)  # several 1 MiB output pieces before the damage
     meta = upload(client, alice, data)
     segment = SEGMENT + TAG_SIZE
-    rewrite_blob(app, meta["id"], flip(HEADER_SIZE + 150 * segment + 7))
+    rewrite_blob(app, meta["id"], flip(HEADER_SIZE + 700 * segment + 7))
     response = download(client, alice, meta["id"])
     assert response.status_code == 200  # the first pieces were fine
     received = bytearray()
     with pytest.raises(FileCorrupted):
         drain(response, received)
-    assert 0 < len(received) <= 150 * SEGMENT
+    assert 0 < len(received) <= 700 * SEGMENT
     assert bytes(received) == data[: len(received)]
     assert [e.tag for e in entries_about(app, meta["id"])][-1] == "file:corrupt"
 
