@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+# Start flushing a large blob to disk while it is still being written, every this many
+# bytes, so that the fsync at commit has little left to do: for 1 GiB the final fsync
+# alone took about 0.5 s here, time in which the upload could do nothing else.
+EARLY_FLUSH_BYTES = 16 * 1024 * 1024
+
+
 class LocalBlobWriter:
     """A blob being written to ``.tmp-<key>-<random>`` next to its final path."""
 
@@ -72,6 +79,9 @@ class LocalBlobWriter:
         self._fd: int | None = fd
         self._state = "open"
         self.bytes_written = 0
+        self._flushed_at = 0
+        self._flusher: threading.Thread | None = None
+        self._flush_error: OSError | None = None
 
     @property
     def temp_path(self) -> Path:
@@ -87,11 +97,38 @@ class LocalBlobWriter:
             self.abort()
             raise _unavailable("write", err) from err
         self.bytes_written += len(data)
+        if self.bytes_written - self._flushed_at >= EARLY_FLUSH_BYTES:
+            self._flush_in_background(fd)
+
+    def _flush_in_background(self, fd: int) -> None:
+        """fsync what is written so far in a thread (one at a time); the fsync at
+        commit still makes the whole blob durable, this only starts the work early."""
+        if self._flusher is not None and self._flusher.is_alive():
+            return
+        self._flushed_at = self.bytes_written
+        self._flusher = threading.Thread(target=self._early_fsync, args=(fd,), daemon=True)
+        self._flusher.start()
+
+    def _early_fsync(self, fd: int) -> None:
+        # Kept for commit to raise: Linux reports a writeback error to one fsync per
+        # open file, so the commit's own fsync might not see it again.
+        try:
+            os.fsync(fd)
+        except OSError as err:
+            self._flush_error = err
+
+    def _wait_for_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
 
     def commit(self) -> None:
         """fsync, rename over the key, fsync the directory; raises ``StorageUnavailable``."""
         fd = self._require_open()
         try:
+            self._wait_for_flusher()
+            if self._flush_error is not None:
+                raise self._flush_error
             os.fsync(fd)
             self._close_fd()
             self._temp.replace(self._final)  # os.replace: atomic within one directory
@@ -108,6 +145,7 @@ class LocalBlobWriter:
             return
         self._state = "aborted"
         try:
+            self._wait_for_flusher()  # never close a descriptor another thread uses
             self._close_fd()
             self._temp.unlink(missing_ok=True)
         except OSError as err:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.storage import local as local_module
 from strongroom.storage.interfaces import BlobNotFound, StorageUnavailable
 from strongroom.storage.local import TEMP_PREFIX, LocalBlobStore
 
@@ -250,3 +251,37 @@ def test_abandoned_download_closes_its_descriptor(store: LocalBlobStore) -> None
     for _ in range(20):
         store.open(key)  # never iterated
     assert open_descriptors() <= before
+
+
+def test_large_blobs_start_flushing_early_and_an_early_error_fails_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_module, "EARLY_FLUSH_BYTES", 1024)
+    store = LocalBlobStore(tmp_path / "blobs")
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    key = "early" + "a" * 27
+    with store.create(key) as writer:
+        for _ in range(8):
+            writer.write(b"x" * 512)
+        writer.commit()
+    assert b"".join(store.open(key)) == b"x" * 4096
+    assert len(synced) >= 3  # at least one early flush, the file at commit, the directory
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "writeback failed")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    bad = "early" + "b" * 27
+    writer = store.create(bad)
+    writer.write(b"y" * 2048)  # starts an early flush, which fails
+    monkeypatch.setattr(os, "fsync", real_fsync)  # the commit's own fsync would succeed
+    with pytest.raises(StorageUnavailable):
+        writer.commit()
+    assert not store.exists(bad)
