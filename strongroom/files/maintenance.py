@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -139,11 +140,12 @@ def check_file(
     plain, cipher, size = hashlib.sha256(), hashlib.sha256(), 0
     decryptor = Decryptor(data_key, file_id=row.id)
     try:
-        for chunk in store.open(row.blob_key):
-            cipher.update(chunk)
-            size += len(chunk)
-            for piece in decryptor.update(chunk):
-                plain.update(piece)
+        with closing(store.open(row.blob_key)) as blob:
+            for chunk in blob:
+                cipher.update(chunk)
+                size += len(chunk)
+                for piece in decryptor.update(chunk):
+                    plain.update(piece)
         for piece in decryptor.finalize():
             plain.update(piece)
     except BlobNotFound:

@@ -5,13 +5,16 @@ after its tag has verified. The first piece is decrypted before the response sta
 (``prime``), so a blob damaged at its start, a missing blob or an unusable key is an
 error response rather than a cut-off download. Damage further in stops the stream:
 ``on_damage`` logs and ledgers it, and the exception aborts the connection, so the
-client sees a short body against the announced ``Content-Length``.
+client sees a short body against the announced ``Content-Length``. Blob readers are
+closed as soon as the stream ends, however it ends, so a failed or abandoned download
+gives its S3 connection or descriptor back at once.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from strongroom.crypto.exceptions import FormatError, KeyringError, MasterKeyUnavailable
@@ -87,32 +90,31 @@ def plaintext(
     def pieces() -> Iterator[bytes]:
         # A generator, so that even opening the blob happens inside ``_guard``.
         if byte_range is None:
-            blob = _blob(store, snapshot)
-            yield from decrypt_chunks(blob, data_key=data_key, file_id=snapshot.id)
+            with closing(store.open(snapshot.blob_key)) as blob:
+                yield from decrypt_chunks(blob, data_key=data_key, file_id=snapshot.id)
         else:
             yield from _range(store, snapshot, data_key, byte_range)
 
     return prime(prefetch(_guard(_coalesce(pieces()), snapshot, on_damage)))
 
 
-def _blob(
-    store: BlobStore, snapshot: Snapshot, start: int = 0, end: int | None = None
-) -> Iterator[bytes]:
-    return store.open(snapshot.blob_key, start=start, end=end)
-
-
 def _range(
     store: BlobStore, snapshot: Snapshot, data_key: bytes, byte_range: tuple[int, int]
 ) -> Iterator[bytes]:
-    header = parse_header(b"".join(_blob(store, snapshot, 0, HEADER_SIZE)))
+    with closing(store.open(snapshot.blob_key, start=0, end=HEADER_SIZE)) as head:
+        header = parse_header(b"".join(head))
     plan = range_plan(
         plaintext_size=snapshot.size,
         segment_size=header.segment_size,
         start=byte_range[0],
         end=byte_range[1],
     )
-    segments = _blob(store, snapshot, plan.ciphertext_start, plan.ciphertext_end)
-    return decrypt_range(header, segments, data_key=data_key, file_id=snapshot.id, plan=plan)
+    with closing(
+        store.open(snapshot.blob_key, start=plan.ciphertext_start, end=plan.ciphertext_end)
+    ) as segments:
+        yield from decrypt_range(
+            header, segments, data_key=data_key, file_id=snapshot.id, plan=plan
+        )
 
 
 def _coalesce(pieces: Iterator[bytes]) -> Iterator[bytes]:

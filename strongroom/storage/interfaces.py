@@ -78,6 +78,32 @@ def check_cutoff(older_than: datetime) -> None:
         raise ValueError("older_than must be an aware datetime")
 
 
+class BlobReader(Protocol):
+    """The chunks of a blob being read. Iterating to the end closes it; a reader
+    abandoned early (a failed download) must be closed by the caller, so a network
+    connection or descriptor is released at once rather than whenever it is collected."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def __next__(self) -> bytes: ...
+
+    def close(self) -> None:
+        """Release the connection or descriptor; safe to call more than once."""
+
+
+class NoBytes:
+    """A ``BlobReader`` with nothing to read."""
+
+    def __iter__(self) -> NoBytes:
+        return self
+
+    def __next__(self) -> bytes:
+        raise StopIteration
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class BlobWriter(Protocol):
     """One blob being written. A context manager: leaving it without ``commit()``
     (normally or by an exception) aborts."""
@@ -116,7 +142,7 @@ class BlobStore(Protocol):
     def create(self, key: str) -> BlobWriter:
         """A writer for ``key``; nothing is visible under ``key`` until it commits."""
 
-    def open(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> BlobReader:
         """Bytes ``[start, end)`` (``end`` ``None``: to the end; an end past the blob is
         cut to its size) in chunks of at most 256 KiB. Raises ``BlobNotFound`` before
         yielding anything, ``ValueError`` for a negative or reversed range."""

@@ -24,6 +24,7 @@ from strongroom.storage.interfaces import (
     PROBE_PREFIX,
     BlobInfo,
     BlobNotFound,
+    BlobReader,
     StorageError,
     StorageUnavailable,
     check_cutoff,
@@ -239,7 +240,7 @@ class LocalBlobStore:
             raise _unavailable("create a blob", err) from err
         return LocalBlobWriter(final, temp, fd)
 
-    def open(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> BlobReader:
         """Bytes ``[start, end)`` in chunks of at most 256 KiB; raises ``BlobNotFound``."""
         check_range(start, end)
         path = self.path_for(key)

@@ -28,6 +28,8 @@ from strongroom.storage.interfaces import (
     PROBE_PREFIX,
     BlobInfo,
     BlobNotFound,
+    BlobReader,
+    NoBytes,
     StorageError,
     StorageUnavailable,
     check_cutoff,
@@ -301,20 +303,20 @@ class S3BlobStore:
             part_size=self.part_size,
         )
 
-    def open(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> BlobReader:
         """A ranged GET streamed in chunks; raises ``BlobNotFound`` before yielding."""
         check_range(start, end)
         params: GetObjectRequestTypeDef = {"Bucket": self.bucket, "Key": self.object_key(key)}
         if end == start:
             self.size(key)  # an empty range still needs the blob to exist
-            return iter(())
+            return NoBytes()
         if start or end is not None:  # no Range for the whole blob: empty objects have none
             params["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
             response = self.client.get_object(**params)
         except ClientError as err:
             if _error_code(err) == "InvalidRange":  # start at or past the end: no bytes
-                return iter(())
+                return NoBytes()
             raise _translate("read", err) from err
         except BotoCoreError as err:
             raise _unavailable("read", err) from err

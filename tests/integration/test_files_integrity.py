@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from strongroom.crypto.format import HEADER_SIZE, TAG_SIZE
 from strongroom.files.exceptions import FileCorrupted
+from strongroom.storage.interfaces import BlobReader
 from tests.auth_helpers import SignedIn, new_account
 from tests.conftest import AppFactory
 from tests.files_helpers import (
@@ -98,6 +99,79 @@ def test_damage_further_in_stops_the_stream_after_only_verified_bytes(
     assert 0 < len(received) <= 700 * SEGMENT
     assert bytes(received) == data[: len(received)]
     assert [e.tag for e in entries_about(app, meta["id"])][-1] == "file:corrupt"
+
+
+class TrackedReader:
+    """A blob reader that remembers whether it was closed."""
+
+    def __init__(self, inner: BlobReader) -> None:
+        self.inner = inner
+        self.closed = False
+
+    def __iter__(self) -> TrackedReader:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.inner)
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
+
+
+@pytest.fixture
+def readers(app: APIFlask, monkeypatch: pytest.MonkeyPatch) -> list[TrackedReader]:
+    """Every reader the app's blob store opens from now on."""
+    store = file_deps(app).store
+    real_open = store.open
+    opened: list[TrackedReader] = []
+
+    def tracking_open(key: str, *, start: int = 0, end: int | None = None) -> TrackedReader:
+        reader = TrackedReader(real_open(key, start=start, end=end))
+        opened.append(reader)
+        return reader
+
+    monkeypatch.setattr(store, "open", tracking_open)
+    return opened
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    [None, f"bytes=0-{1000 * SEGMENT - 1}"],
+    ids=["whole", "range"],
+)
+def test_a_download_stopped_by_damage_closes_its_blob_readers_at_once(
+    app: APIFlask,
+    client: FlaskClient,
+    alice: SignedIn,
+    readers: list[TrackedReader],
+    range_header: str | None,
+) -> None:
+    # Not left to the garbage collector: an S3 reader holds a connection, and one
+    # collected late is a leaked socket for as long as the exception is referenced.
+    meta = upload(client, alice, random_bytes(1000 * SEGMENT))
+    rewrite_blob(app, meta["id"], flip(HEADER_SIZE + 700 * (SEGMENT + TAG_SIZE) + 7))
+    readers.clear()
+    headers = {} if range_header is None else {"Range": range_header}
+    response = download(client, alice, meta["id"], **headers)
+    assert response.status_code in {200, 206}
+    with pytest.raises(FileCorrupted):
+        drain(response, bytearray())
+    assert readers
+    assert all(reader.closed for reader in readers)
+
+
+def test_an_abandoned_download_closes_its_blob_readers(
+    app: APIFlask, client: FlaskClient, alice: SignedIn, readers: list[TrackedReader]
+) -> None:
+    meta = upload(client, alice, random_bytes(1000 * SEGMENT))
+    response = download(client, alice, meta["id"])
+    assert response.status_code == 200
+    first = next(iter(response.response))
+    assert first
+    response.close()  # the client went away after the first piece
+    assert readers
+    assert all(reader.closed for reader in readers)
 
 
 @pytest.mark.parametrize(
