@@ -161,20 +161,25 @@ class ProblemThreadWorker(ThreadWorker):  # type: ignore[misc]
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 MMAP_THRESHOLD = 8 * 1024 * 1024
 TRIM_THRESHOLD = 32 * 1024 * 1024
+ARENA_MAX = 1
 
 
 def tune_malloc() -> bool:
-    """Keep the buffers of large transfers in the heap instead of fresh ``mmap`` calls.
+    """Keep the buffers of large transfers in one heap instead of fresh ``mmap`` calls.
 
     A file transfer allocates a new 1 MiB ``bytes`` for every body read and a 1 MiB
     piece for every response write. glibc serves blocks that size with ``mmap`` and
     returns them with ``munmap``, so each costs 256 page faults and the kernel zeroing
     the pages again: measured at 0.2-1 million faults and about a tenth of the time per
     GiB uploaded (docs/benchmarks.md). An 8 MiB threshold reuses heap memory instead;
-    the 32 MiB trim threshold bounds what a process keeps unused. Returns whether the
-    C library took the settings (other C libraries are left alone).
+    the 32 MiB trim threshold bounds what the heap keeps unused. One arena: otherwise
+    each helper thread of a transfer (hashing, prefetch) gets an arena of its own, each
+    keeping up to the trim threshold, which measured at 30-60 MB more per worker; the
+    allocations are few and large, so sharing one arena costs no measurable speed.
+    Returns whether the C library took the settings (other C libraries are left alone).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -183,9 +188,13 @@ def tune_malloc() -> bool:
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    settings = (
+        (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (_M_ARENA_MAX, ARENA_MAX),
     )
+    accepted = [bool(mallopt(option, value)) for option, value in settings]  # all of them
+    return all(accepted)
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -208,7 +217,6 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             # The master built the app and checked the schema; it serves nothing, so
             # it keeps no connection open while the workers run.
             get_database().dispose()
-        tune_malloc()  # before the fork: the workers inherit it
         super().run()
 
 

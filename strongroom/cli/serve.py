@@ -18,6 +18,7 @@ from strongroom.server import (
     MAX_DEFAULT_WORKERS,
     GunicornServer,
     default_workers,
+    tune_malloc,
 )
 from strongroom.settings import ConfigError, Mode, Settings
 
@@ -49,6 +50,9 @@ def _bind(host: str, port: int) -> str:
 )
 def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
     """Serve Strongroom over HTTP."""
+    # First of all: glibc fixes its arena limit when a second thread first allocates,
+    # and building the app may start threads. The workers inherit it at the fork.
+    tune_malloc()
     settings = settings_or_exit()
     if dev and settings.mode is Mode.PRODUCTION:
         fail(

@@ -20,7 +20,6 @@ from strongroom.devkeys import dev_secrets_dir
 from strongroom.settings import ConfigError, Mode, Settings, env_name
 from strongroom.storage.interfaces import BlobStore
 from strongroom.storage.local import LocalBlobStore
-from strongroom.storage.s3 import S3BlobStore
 
 DEV_KEYRING_NAME = "master-keys"
 _KEY = "strongroom.files"
@@ -57,6 +56,10 @@ class FileDeps:
 def make_store(settings: Settings) -> BlobStore:
     """The blob store the settings name."""
     if settings.storage_backend == "s3":
+        # Imported here: boto3 adds about 10 MB to every server process, which a
+        # deployment on the local store should not pay (docs/benchmarks.md).
+        from strongroom.storage.s3 import S3BlobStore  # noqa: PLC0415
+
         secret = settings.s3_secret_access_key
         return S3BlobStore(
             bucket=settings.s3_bucket,

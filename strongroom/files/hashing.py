@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-QUEUE_DEPTH = 8  # chunks of up to 1 MiB: at most ~8 MiB waiting per hash
+QUEUE_DEPTH = 3  # chunks of up to 1 MiB: at most ~3 MiB waiting per hash
 
 
 class BackgroundHash:

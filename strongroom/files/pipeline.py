@@ -3,7 +3,7 @@
 Sending a piece (``socket.sendall``) copies it into the kernel with the GIL released;
 reading and decrypting the next piece can run meanwhile, on the other core. A small
 bounded queue between a producer thread and the WSGI server's thread does that,
-with at most ``depth`` pieces (256 KiB each) waiting, so memory stays flat. Errors
+with at most ``depth`` pieces (1 MiB each) waiting, so memory stays flat. Errors
 in the producer reach the consumer in order, after the pieces produced before them;
 a consumer that stops early (the client went away) stops the producer too.
 """
@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
-DEPTH = 4
+DEPTH = 2
 _POLL_SECONDS = 0.5
 
 
