@@ -17,7 +17,9 @@ client on one keep-alive connection (``http.client``, loopback), measures:
   the request line to the end of the 201 answer (the server has fsynced the blob and
   committed its row and ledger entry by then), each download from the request line to
   the last byte. Each upload's SHA-256 (in the 201 answer) is compared with the
-  content's, and one untimed download per size is hashed and compared too.
+  content's, and one untimed download per size is hashed and compared too. The CPU
+  time and minor page faults of the server's processes during the timed requests are
+  read from /proc/<pid>/stat and reported per GiB moved.
 * The in-process ceiling for the same bytes: the project's ``Encryptor`` with the
   server's segment size, its pieces written to a file in the same data directory with
   one fsync at the end; then that file read in 1 MiB pieces through ``Decryptor``.
@@ -43,7 +45,8 @@ client on one keep-alive connection (``http.client``, loopback), measures:
 
 MB is 10^6 bytes throughout (MB/s and memory); file sizes are in MiB and GiB. The
 client shares the machine's CPUs with the server, so the server numbers are lower
-bounds. The median is ``statistics.median``, the p95
+bounds; the report says how much CPU time other processes used during the run. The
+median is ``statistics.median``, the p95
 ``statistics.quantiles(samples, n=20, method="inclusive")[18]``. The Markdown summary
 goes to standard output and progress to standard error. The exit status is 1 when a
 request failed, a hash did not match or the server logged a traceback; a missed target
@@ -71,6 +74,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -80,7 +84,13 @@ from cryptography.hazmat.backends.openssl import backend as openssl_backend
 
 from strongroom.crypto.format import HEADER_SIZE, TAG_SIZE, new_header, parse_header, range_plan
 from strongroom.crypto.keys import LocalKeyring, generate_key
-from strongroom.crypto.stream import Decryptor, Encryptor, decrypt_range, new_data_key
+from strongroom.crypto.stream import (
+    Decryptor,
+    Encryptor,
+    decrypt_range,
+    encrypt_chunks,
+    new_data_key,
+)
 from strongroom.files.reading import Snapshot, plaintext
 from strongroom.files.storing import write_blob
 from strongroom.storage.interfaces import MAX_CHUNK
@@ -125,6 +135,7 @@ SAMPLE_INTERVAL = 0.020
 STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 300.0
 STOP_TIMEOUT = 30.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(Exception):
@@ -539,13 +550,45 @@ class Client:
 # --- through the server --------------------------------------------------------------------
 
 
+class Work:
+    """CPU seconds and minor page faults of all the server's processes, summed over
+    the measured requests only (read from /proc/<pid>/stat before and after each)."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.cpu = 0.0
+        self.faults = 0
+
+    def counters(self) -> tuple[float, int]:
+        cpu, faults = 0.0, 0
+        for pid in [self.master, *children_of(self.master)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that has gone
+            faults += int(fields[7])
+            cpu += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return cpu, faults
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        cpu, faults = self.counters()
+        yield
+        cpu_after, faults_after = self.counters()
+        self.cpu += cpu_after - cpu
+        self.faults += faults_after - faults
+
+
 @dataclass
 class Transfers:
-    """Seconds per upload and per download of one size through one server."""
+    """Seconds per upload and per download of one size through one server, and the
+    server's work during them."""
 
     size: int
     uploads: list[float] = field(default_factory=list)
     downloads: list[float] = field(default_factory=list)
+    upload_work: Work | None = None
+    download_work: Work | None = None
 
 
 @dataclass
@@ -563,11 +606,13 @@ def runs_for(size: int) -> int:
     return 5 if size <= 256 * MIB else 3
 
 
-def upload_runs(client: Client, content: Content, runs: int, label: str) -> tuple[str, list[float]]:
+def upload_runs(client: Client, content: Content, runs: int, work: Work) -> tuple[str, list[float]]:
     """``runs`` timed uploads; the first file's id is returned, the others deleted."""
     kept, seconds = "", []
+    label = size_label(content.size).replace(" ", "")
     for run in range(runs):
-        took, answer = client.upload(content, f"bench-{label}-{run}.bin")
+        with work.measure():
+            took, answer = client.upload(content, f"bench-{label}-{run}.bin")
         seconds.append(took)
         if kept:
             client.delete(answer["id"])
@@ -576,13 +621,16 @@ def upload_runs(client: Client, content: Content, runs: int, label: str) -> tupl
     return kept, seconds
 
 
-def download_runs(client: Client, file_id: str, content: Content, runs: int) -> list[float]:
+def download_runs(
+    client: Client, file_id: str, content: Content, runs: int, work: Work
+) -> list[float]:
     checked = client.download(file_id, hashed=True)  # untimed: correctness
     if checked.size != content.size or checked.sha256 != content.sha256():
         raise BenchError(f"download of {size_label(content.size)}: wrong size or SHA-256")
     seconds = []
     for _ in range(runs):
-        got = client.download(file_id)
+        with work.measure():
+            got = client.download(file_id)
         if got.size != content.size:
             raise BenchError(f"download: {got.size} bytes instead of {content.size}")
         seconds.append(got.seconds)
@@ -593,16 +641,16 @@ def transfer_size(
     client: Client, server: Server, content: Content, runs: int, *, watch: bool
 ) -> tuple[Transfers, str, MemoryResult | None]:
     """Uploads then downloads of one size (with memory sampling when ``watch``)."""
-    label = size_label(content.size).replace(" ", "")
-    result = Transfers(content.size)
+    label = size_label(content.size)
+    result = Transfers(content.size, upload_work=Work(server.pid), download_work=Work(server.pid))
     processes = [server.pid, *children_of(server.pid)]
     baseline = {pid: memory_of(pid).get("VmRSS", 0) for pid in processes}
     progress(f"{server.log_path.stem}: {runs} uploads of {label}")
     with RssMonitor(server.pid) as up_watch:
-        file_id, result.uploads = upload_runs(client, content, runs, label)
+        file_id, result.uploads = upload_runs(client, content, runs, result.upload_work)
     progress(f"{server.log_path.stem}: {runs} downloads of {label} (+1 hashed)")
     with RssMonitor(server.pid) as down_watch:
-        result.downloads = download_runs(client, file_id, content, runs)
+        result.downloads = download_runs(client, file_id, content, runs, result.download_work)
     memory = None
     if watch:
         hwm = {pid: memory_of(pid).get("VmHWM", 0) for pid in processes}
@@ -835,28 +883,39 @@ def read_one_byte(
     return b"".join(decrypt_range(header, segments, data_key=key, file_id=FILE_ID, plan=plan))
 
 
+def time_encrypt(content: Content, key: bytes, segment_size: int) -> float:
+    """Seconds to encrypt ``content``; the pieces are dropped as a blob writer drops them."""
+    started = time.perf_counter()
+    encryptor = Encryptor(key, file_id=FILE_ID, header=new_header(segment_size=segment_size))
+    for chunk in content.chunks():
+        encryptor.update(chunk)
+    encryptor.finalize()
+    return time.perf_counter() - started
+
+
+def time_decrypt(stored: bytes, key: bytes) -> float:
+    """Seconds to decrypt ``stored`` fed in the 256 KiB pieces a blob store yields."""
+    view = memoryview(stored)
+    started = time.perf_counter()
+    decryptor = Decryptor(key, file_id=FILE_ID)
+    for offset in range(0, len(view), MAX_CHUNK):
+        decryptor.update(view[offset : offset + MAX_CHUNK])
+    decryptor.finalize()
+    return time.perf_counter() - started
+
+
 def measure_segment(
     pool: bytes, segment_size: int, directory: Path, rng: random.Random
 ) -> SegmentResult:
     content = Content(pool, SEGMENT_DATA)
     key = new_data_key()
     result = SegmentResult(segment_size)
-    stored = b""
-    for _ in range(SEGMENT_RUNS):
-        started = time.perf_counter()
-        encryptor = Encryptor(key, file_id=FILE_ID, header=new_header(segment_size=segment_size))
-        pieces = [piece for chunk in content.chunks() for piece in encryptor.update(chunk)]
-        pieces += encryptor.finalize()
-        result.encrypt.append(time.perf_counter() - started)
-        stored = b"".join(pieces)
-        del pieces
-        view = memoryview(stored)
-        started = time.perf_counter()
-        decryptor = Decryptor(key, file_id=FILE_ID)
-        for offset in range(0, len(stored), MAX_CHUNK):  # the pieces a blob store yields
-            decryptor.update(view[offset : offset + MAX_CHUNK])
-        decryptor.finalize()
-        result.decrypt.append(time.perf_counter() - started)
+    result.encrypt = [time_encrypt(content, key, segment_size) for _ in range(SEGMENT_RUNS)]
+    header = new_header(segment_size=segment_size)
+    stored = b"".join(
+        encrypt_chunks(content.chunks(), data_key=key, file_id=FILE_ID, header=header)
+    )
+    result.decrypt = [time_decrypt(stored, key) for _ in range(SEGMENT_RUNS)]
     store = LocalBlobStore(directory / "segments")
     blob_key = secrets.token_urlsafe(24)
     with store.create(blob_key) as writer:
@@ -910,6 +969,21 @@ def file_system(path: Path) -> str:
         if (resolved + "/").startswith(mount.rstrip("/") + "/") and len(mount) > len(best[0]):
             best = (mount, kind, device)
     return f"{best[1]} on {best[2]}"
+
+
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (steal and idle excluded)."""
+    user, nice, system, _idle, _iowait, irq, softirq = (
+        int(value) for value in Path("/proc/stat").read_text().split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
+def own_seconds() -> float:
+    """CPU time of this process and of its children that have been waited for (the
+    servers, their workers, moto and the CLI calls, once stopped)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def machine(tmp: Path, server: Server | None, workers: int | None) -> dict[str, str]:
@@ -985,6 +1059,31 @@ def throughput_lines(results: Results) -> tuple[list[str], list[tuple[str, str, 
     return lines, targets
 
 
+def work_lines(local: ServerResults) -> list[str]:
+    lines = [
+        "Server processes during the timed requests (CPU time and minor page faults from "
+        "/proc/<pid>/stat, per GiB moved):",
+        "",
+        "| Size | Direction | Wall time per GiB | Server CPU per GiB | CPU / wall "
+        "| Minor page faults per GiB |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for transfers in local.transfers:
+        for direction, runs, work in (
+            ("upload", transfers.uploads, transfers.upload_work),
+            ("download", transfers.downloads, transfers.download_work),
+        ):
+            if work is None:
+                continue
+            gib = transfers.size * len(runs) / GIB
+            wall = sum(runs)
+            lines.append(
+                f"| {size_label(transfers.size)} | {direction} | {wall / gib:.2f} s "
+                f"| {work.cpu / gib:.2f} s | {work.cpu / wall:.0%} | {work.faults / gib:,.0f} |"
+            )
+    return lines
+
+
 def role(pid: int, master: int, workers: list[int]) -> str:
     if pid == master:
         return f"master ({pid})"
@@ -999,15 +1098,23 @@ def memory_lines(memory: MemoryResult) -> list[str]:
         f"({memory.upload.samples} samples during the uploads, {memory.download.samples} "
         "during the downloads):",
         "",
-        "| Process | VmRSS before | Peak VmRSS, uploads | Peak VmRSS, downloads | VmHWM at end |",
-        "| --- | --- | --- | --- | --- |",
+        "| Process | VmRSS before | Peak VmRSS, uploads | Peak VmRSS, downloads "
+        "| Largest growth | VmHWM at end |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for pid in pids:
+        before = memory.baseline.get(pid, 0)
+        up, down = memory.upload.peaks.get(pid, 0), memory.download.peaks.get(pid, 0)
         lines.append(
-            f"| {role(pid, memory.master, workers)} | {mb(memory.baseline.get(pid, 0))} "
-            f"| {mb(memory.upload.peaks.get(pid, 0))} | {mb(memory.download.peaks.get(pid, 0))} "
-            f"| {mb(memory.hwm.get(pid, 0))} |"
+            f"| {role(pid, memory.master, workers)} | {mb(before)} | {mb(up)} | {mb(down)} "
+            f"| {mb(max(up, down) - before) if before else '-'} | {mb(memory.hwm.get(pid, 0))} |"
         )
+    lines += [
+        "",
+        "VmRSS counts the pages a worker shares with the master since the fork (the app is "
+        "preloaded), so the workers start near the master's size; VmHWM is inherited at the "
+        "fork too, so a worker's high-water mark can be the master's start-up peak.",
+    ]
     return lines
 
 
@@ -1079,7 +1186,7 @@ def report(results: Results) -> str:
     lines += [f"| {name} | {value} |" for name, value in results.setup.items()]
     lines += ["", "### Throughput through the server (MB = 10^6 bytes)", ""]
     rows, targets = throughput_lines(results)
-    lines += rows
+    lines += [*rows, "", *work_lines(results.local)]
     memory = results.local.memory
     if memory is not None:
         lines += ["", "### Server memory", "", *memory_lines(memory)]
@@ -1187,6 +1294,8 @@ def measure_s3(args: argparse.Namespace, tmp: Path, pool: bytes) -> tuple[Server
 
 
 def run(args: argparse.Namespace, tmp: Path) -> int:
+    started, busy, own = time.monotonic(), busy_seconds(), own_seconds()
+    load = os.getloadavg()[0]
     pool = os.urandom(POOL_SIZE)
     failures: list[str] = []
     largest = max(args.sizes)
@@ -1209,7 +1318,13 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         for segment_size in SEGMENT_SIZES:
             progress(f"segment size {size_label(segment_size)}")
             segments.append(measure_segment(pool, segment_size, tmp / "local" / "bench", rng))
-    results = Results(machine(tmp, server, args.workers), local, in_process, s3, segments)
+    setup = machine(tmp, server, args.workers)
+    others = busy_seconds() - busy - (own_seconds() - own)
+    setup["Other load"] = (
+        f"load average {load:.2f} at the start; other processes used {max(0.0, others):.1f} "
+        f"CPU-seconds during the {time.monotonic() - started:.0f} s run"
+    )
+    results = Results(setup, local, in_process, s3, segments)
     results.failures = failures
     sys.stdout.write(report(results))
     return 1 if failures else 0
