@@ -25,6 +25,7 @@ from strongroom.files import exceptions as files
 from strongroom.ledger import exceptions as ledger
 from strongroom.logs import request_id_var
 from strongroom.settings import Mode
+from strongroom.sharing import exceptions as sharing
 from strongroom.storage import interfaces as storage
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,18 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     files.RangeNotSatisfiable: STATUS_PROBLEMS[416],
     files.FileCorrupted: ProblemType("file-corrupted", 500, "Stored file damaged"),
     files.KeyUnavailable: ProblemType("key-unavailable", 500, "Master key unavailable"),
+    # Sharing.
+    sharing.AccessDenied: ProblemType("access-denied", 403, "Not allowed for this file"),
+    sharing.GrantNotFound: STATUS_PROBLEMS[404],
+    sharing.CannotShare: ProblemType("cannot-share", 422, "Cannot share with that user"),
+    sharing.AlreadyShared: ProblemType("already-shared", 409, "Already shared"),
+    sharing.TooManyRecipients: ProblemType("too-many-recipients", 422, "Too many recipients"),
+    sharing.LinkNotFound: STATUS_PROBLEMS[404],
+    sharing.LinkExpired: ProblemType("link-expired", 410, "Share link expired"),
+    sharing.LinkExhausted: ProblemType("link-exhausted", 410, "Share link used up"),
+    sharing.LinkPasswordRequired: ProblemType(
+        "link-password-required", 403, "Share link password needed"
+    ),
     storage.StorageUnavailable: ProblemType("storage-unavailable", 503, "Storage unavailable"),
     storage.StorageError: ProblemType("storage-error", 500, "Storage error"),
 }

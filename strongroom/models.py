@@ -19,12 +19,14 @@ from strongroom.ledger.models import (
     LedgerHead,
     LedgerNode,
 )
+from strongroom.sharing.models import Grant, ShareLink
 
 __all__ = [
     "AccessToken",
     "AuditEvent",
     "AuthSession",
     "Base",
+    "Grant",
     "Invite",
     "LedgerCheckpoint",
     "LedgerEntry",
@@ -32,6 +34,7 @@ __all__ = [
     "LedgerNode",
     "LoginChallenge",
     "RecoveryCode",
+    "ShareLink",
     "StoredFile",
     "User",
 ]

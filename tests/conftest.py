@@ -158,6 +158,10 @@ def fresh_database_url(_postgres: PostgresSchemas | None, tmp_path: Path) -> str
     return _postgres.new()
 
 
+# The newest migration: the one line to change when a migration is added.
+MIGRATION_HEAD = "0005"
+
+
 def migrate(url: str) -> None:
     database = Database(load_settings({"database_url": url}))
     try:

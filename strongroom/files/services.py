@@ -1,9 +1,7 @@
-"""File metadata: look up, list, rename, delete, usage.
+"""File metadata: list, rename, delete, usage.
 
-Every lookup goes through ``get_owned_file``, which answers ``FileNotFound`` for a
-file that does not exist and for one the caller may not know exists alike (no 403
-that would confirm an id). The sharing work widens who may read; until then a file
-is its owner's alone — admins included, who manage accounts, not their content.
+Who may touch a file is decided by ``strongroom.sharing.policy.authorize`` before
+any of these run; they take the row it returned.
 """
 
 from __future__ import annotations
@@ -18,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from strongroom.auth.models import User
 from strongroom.crypto.keys import KeyProvider
-from strongroom.files.exceptions import FileNotFound
-from strongroom.files.models import FILE_ID_LENGTH, StoredFile
+from strongroom.files.models import StoredFile
 from strongroom.files.names import clean_name, name_key
 from strongroom.ledger.services import record_event
 
@@ -29,19 +26,6 @@ _SORT_COLUMNS = {
     "created": StoredFile.created_at,
     "size": StoredFile.size,
 }
-
-
-def get_owned_file(db: Session, *, owner_id: int, file_id: str, lock: bool = False) -> StoredFile:
-    """The file ``file_id`` if ``owner_id`` owns it; raises ``FileNotFound`` otherwise."""
-    if not file_id or len(file_id) > FILE_ID_LENGTH:
-        raise FileNotFound("No such file.")
-    query = select(StoredFile).where(StoredFile.id == file_id, StoredFile.owner_id == owner_id)
-    if lock:
-        query = query.with_for_update()
-    found = db.scalars(query).one_or_none()
-    if found is None:
-        raise FileNotFound("No such file.")
-    return found
 
 
 @dataclass(frozen=True)
@@ -79,17 +63,16 @@ def _escape_like(text: str) -> str:
 
 
 def rename_file(
-    db: Session, *, owner_id: int, file_id: str, new_name: str, at: datetime
+    db: Session, found: StoredFile, *, new_name: str, actor: str, at: datetime
 ) -> StoredFile:
-    """Rename (the caller commits); raises ``FileNotFound``, ``InvalidFileName``."""
+    """Rename ``found`` (locked by the caller, who commits); raises ``InvalidFileName``."""
     name = clean_name(new_name)
-    found = get_owned_file(db, owner_id=owner_id, file_id=file_id, lock=True)
     if name == found.name:
         return found
     record_event(
         db,
         "file:rename",
-        actor=f"user:{owner_id}",
+        actor=actor,
         target=found.ref,
         details={"from": found.name, "to": name},
         at=at,
@@ -99,16 +82,15 @@ def rename_file(
     return found
 
 
-def delete_file(db: Session, *, owner_id: int, file_id: str, at: datetime) -> str:
-    """Delete the row and ledger it (the caller commits, then removes the blob).
-
-    Returns the blob key to remove. Raises ``FileNotFound``.
+def delete_file(db: Session, found: StoredFile, *, actor: str, at: datetime) -> str:
+    """Delete ``found`` (locked by the caller) and ledger it; its grants and share links
+    go with it in the same transaction (foreign keys ``ON DELETE CASCADE``). The caller
+    commits, then removes the blob, whose key is returned.
     """
-    found = get_owned_file(db, owner_id=owner_id, file_id=file_id, lock=True)
     record_event(
         db,
         "file:delete",
-        actor=f"user:{owner_id}",
+        actor=actor,
         target=found.ref,
         details={"name": found.name, "sha256": found.sha256.hex()},
         at=at,
@@ -118,13 +100,13 @@ def delete_file(db: Session, *, owner_id: int, file_id: str, at: datetime) -> st
 
 
 def record_download(
-    db: Session, row: StoredFile, *, actor: int, byte_range: tuple[int, int] | None, at: datetime
+    db: Session, row: StoredFile, *, actor: str, byte_range: tuple[int, int] | None, at: datetime
 ) -> None:
     """Ledger a read of ``row`` (the caller commits before streaming)."""
     details: dict[str, object] = {"size": row.size}
     if byte_range is not None:
         details["range"] = f"{byte_range[0]}-{byte_range[1]}"
-    record_event(db, "file:download", actor=f"user:{actor}", target=row.ref, details=details, at=at)
+    record_event(db, "file:download", actor=actor, target=row.ref, details=details, at=at)
 
 
 def storage_overview(db: Session, *, keys: KeyProvider, backend: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from strongroom.files.schemas import (
 from strongroom.files.sniff import is_active_content, may_be_inline
 from strongroom.files.transfer import damage_recorder, receive_upload
 from strongroom.files.upload import body_stream
+from strongroom.sharing.policy import Action, Actor, authorize
 
 bp = APIBlueprint("files", __name__, url_prefix="/api/v1", tag="Files")
 FILE_ID = "<string(minlength=1,maxlength=64):file_id>"
@@ -145,8 +146,7 @@ def list_files(query: dict[str, Any]) -> Any:
 @bp.output(FileOut)
 @bp.doc(summary="A file's metadata")
 def metadata(file_id: str) -> Any:
-    owner = require_principal().user
-    return file_out(services.get_owned_file(db_session(), owner_id=owner.id, file_id=file_id))
+    return file_out(_authorized(Action.VIEW, file_id))
 
 
 @bp.patch(f"/files/{FILE_ID}")
@@ -155,10 +155,10 @@ def metadata(file_id: str) -> Any:
 @bp.output(FileOut)
 @bp.doc(summary="Rename a file")
 def rename(file_id: str, body: dict[str, Any]) -> Any:
-    owner = require_principal().user
     db = db_session()
+    row = _authorized(Action.RENAME, file_id, lock=True)
     row = services.rename_file(
-        db, owner_id=owner.id, file_id=file_id, new_name=body["name"], at=get_deps().now()
+        db, row, new_name=body["name"], actor=require_principal().actor, at=get_deps().now()
     )
     db.commit()
     return file_out(row)
@@ -169,9 +169,9 @@ def rename(file_id: str, body: dict[str, Any]) -> Any:
 @bp.output({}, status_code=204)
 @bp.doc(summary="Delete a file (its row and ledger entry at once; the blob right after)")
 def delete(file_id: str) -> Any:
-    owner = require_principal().user
     db = db_session()
-    blob_key = services.delete_file(db, owner_id=owner.id, file_id=file_id, at=get_deps().now())
+    row = _authorized(Action.DELETE, file_id, lock=True)
+    blob_key = services.delete_file(db, row, actor=require_principal().actor, at=get_deps().now())
     db.commit()
     storing.discard_blob(get_file_deps().store, blob_key)
     return "", 204
@@ -184,10 +184,9 @@ def delete(file_id: str) -> Any:
     summary="Download (decrypted, streamed); single byte ranges are supported", responses=_BINARY
 )
 def content(file_id: str) -> Response:
-    owner = require_principal().user
     deps = get_file_deps()
     db = db_session()
-    row = services.get_owned_file(db, owner_id=owner.id, file_id=file_id)
+    row = _authorized(Action.DOWNLOAD, file_id)
     etag = etag_for(row.id, row.sha256)
     byte_range = None
     if if_range_matches(request.headers.get("If-Range"), etag):
@@ -196,7 +195,9 @@ def content(file_id: str) -> Response:
     if request.method == "HEAD":  # the headers only: nothing is read, so nothing ledgered
         db.commit()
         return _content_response(row, iter(()), byte_range, etag)
-    services.record_download(db, row, actor=owner.id, byte_range=byte_range, at=get_deps().now())
+    services.record_download(
+        db, row, actor=require_principal().actor, byte_range=byte_range, at=get_deps().now()
+    )
     db.commit()
     body = reading.plaintext(
         snapshot,
@@ -206,6 +207,12 @@ def content(file_id: str) -> Response:
         on_damage=damage_recorder(row.id),
     )
     return _content_response(row, body, byte_range, etag)
+
+
+def _authorized(action: Action, file_id: str, *, lock: bool = False) -> StoredFile:
+    """The file, if the signed-in caller may do ``action`` to it (``sharing.policy``)."""
+    actor = Actor.of(require_principal())
+    return authorize(db_session(), actor, action, file_id, now=get_deps().now(), lock=lock)
 
 
 def _content_response(

@@ -11,6 +11,7 @@ from strongroom.cli import main
 from strongroom.cli.config import configuration_markdown
 from strongroom.crypto.keys import generate_key, key_line
 from strongroom.ledger.note import Signer
+from tests.conftest import MIGRATION_HEAD
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,9 +36,9 @@ def test_db_upgrade_and_current(runner: CliRunner, fresh_database_url: str) -> N
     assert "migrations pending" in pending.output
     upgraded = runner.invoke(main, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "upgraded from none to 0004" in upgraded.output
+    assert f"upgraded from none to {MIGRATION_HEAD}" in upgraded.output
     again = runner.invoke(main, ["db", "upgrade"], env=env)
-    assert "already at 0004" in again.output
+    assert f"already at {MIGRATION_HEAD}" in again.output
     current = runner.invoke(main, ["db", "current", "--check"], env=env)
     assert current.exit_code == 0
     assert "up to date" in current.output

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
 from strongroom.context import get_database
-from tests.conftest import AppFactory, migrate
+from tests.conftest import MIGRATION_HEAD, AppFactory, migrate
 from tests.support import TcpForwarder
 
 
@@ -39,7 +39,7 @@ def test_ready_when_everything_is_fine(client: FlaskClient) -> None:
     assert body["status"] == "ready"
     assert body["failing"] == []
     assert set(body["checks"]) == {"database", "migrations", "data_dir", "blob_store"}
-    assert body["checks"]["migrations"]["detail"] == "0004"
+    assert body["checks"]["migrations"]["detail"] == MIGRATION_HEAD
 
 
 def test_unready_when_data_dir_is_not_writable(make_app: AppFactory, tmp_path: Path) -> None:

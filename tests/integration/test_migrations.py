@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from strongroom.app import create_app
 from strongroom.db import Database, schema_status, upgrade
 from strongroom.settings import ConfigError, load_settings
-from tests.conftest import migrate
+from tests.conftest import MIGRATION_HEAD, migrate
 
 
 def test_upgrade_from_empty(fresh_database_url: str) -> None:
@@ -24,7 +24,7 @@ def test_upgrade_from_empty(fresh_database_url: str) -> None:
             after = schema_status(connection)
             tables = set(inspect(connection).get_table_names())
         assert after.is_current
-        assert after.current == after.heads == ("0004",)
+        assert after.current == after.heads == (MIGRATION_HEAD,)
         assert "alembic_version" in tables
         upgrade(database.engine)  # a second run is a no-op, not an error
     finally:
@@ -45,7 +45,7 @@ def test_app_refuses_to_start_on_an_unknown_revision(fresh_database_url: str) ->
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
-    with pytest.raises(ConfigError, match="needs 0004"):
+    with pytest.raises(ConfigError, match=f"needs {MIGRATION_HEAD}"):
         create_app({"mode": "testing", "database_url": fresh_database_url})
 
 

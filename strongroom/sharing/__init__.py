@@ -1,0 +1,1 @@
+"""Sharing: grants to named users, share links, and the one access policy for files."""
