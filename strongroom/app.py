@@ -31,6 +31,7 @@ from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
 from strongroom.ops.views import bp as ops_bp
 from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
+from strongroom.sharing import views as sharing_views
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(ledger_views.bp)
     app.register_blueprint(files_views.bp)
+    app.register_blueprint(sharing_views.bp)
     deps = AuthDeps.from_settings(settings)
     authn.init_app(app, deps)
     api.add_spec_processor(app, requirement_processor(app))

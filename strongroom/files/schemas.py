@@ -50,6 +50,11 @@ class UploadQuery(InputSchema):
         validate=Length(1, 1024),
         metadata={"description": "File name for a raw body (or the X-File-Name header)"},
     )
+    share_with = String(
+        load_default=None,
+        validate=Length(1, 4096),
+        metadata={"description": "Usernames to share with at upload (comma-separated)"},
+    )
 
 
 class RenameIn(InputSchema):

@@ -8,9 +8,9 @@ to log and ledger damage it finds after the request has ended.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import IO
+from typing import IO, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -30,7 +30,19 @@ from strongroom.ledger.services import record_event
 log = logging.getLogger(__name__)
 
 CSRF_FIELD = "csrf_token"
-FORM_FIELDS = frozenset({CSRF_FIELD})
+
+
+class UploadExtras(Protocol):
+    """What another domain adds to an upload (sharing at upload): its form fields,
+    a check before any byte is stored, and rows written in the upload's transaction."""
+
+    fields: frozenset[str]
+
+    def check(self, db: Session, owner: User, fields: Mapping[str, str]) -> None:
+        """Refuse the upload early (fields sent before the file; query parameters)."""
+
+    def apply(self, db: Session, row: StoredFile, fields: Mapping[str, str]) -> None:
+        """Write what goes with the new row, in its transaction (all form fields)."""
 
 
 def receive_upload(
@@ -45,22 +57,29 @@ def receive_upload(
     deps: FileDeps,
     db: Session,
     at: datetime,
+    extras: UploadExtras | None = None,
 ) -> StoredFile:
     """Stream, encrypt and store the body's file, then commit its row and entry.
 
     Raises ``BadUpload``, ``InvalidFileName``, ``FileTooLarge``, ``QuotaExceeded``,
-    ``UploadIncomplete``, ``CsrfFailed``; in every case nothing stays behind.
+    ``UploadIncomplete``, ``CsrfFailed`` (and what ``extras`` raises); in every case
+    nothing stays behind.
     """
+    known = frozenset({CSRF_FIELD}) | (extras.fields if extras is not None else frozenset())
+    fields: dict[str, str] = {}
     if multipart:
         form = MultipartUpload(stream, boundary_of(content_type_options), declared_length)
         chunks = form.open_file()
         # The token must come before the file, so a forged cross-site form is
         # refused before a byte of it is stored.
         csrf_check(form.fields.get(CSRF_FIELD))
-        _refuse_unknown_fields(form.fields)
+        _refuse_unknown_fields(form.fields, known)
         raw_name = form.filename
+        fields = form.fields
     else:
         chunks = read_chunks(stream, expected=declared_length)
+    if extras is not None:
+        extras.check(db, owner, fields)
     if not raw_name:
         raise BadUpload(
             f"Name the file: the {'filename' if multipart else 'X-File-Name header'} is missing."
@@ -69,7 +88,7 @@ def receive_upload(
     allowance = storing.quota_allowance(db, owner.id, deps.limits.user_quota)
     db.rollback()  # hold no transaction (and on SQLite no write lock) while streaming
     blob = storing.write_blob(
-        chunks if not multipart else _then_finish(chunks, form),
+        chunks if not multipart else _then_finish(chunks, form, known),
         name=name,
         store=deps.store,
         keys=deps.keys,
@@ -81,6 +100,8 @@ def receive_upload(
         row = storing.record_upload(
             db, blob, owner=owner, name=name, raw_name=raw_name, quota=deps.limits.user_quota, at=at
         )
+        if extras is not None:
+            extras.apply(db, row, fields)
         db.commit()
     except BaseException:
         db.rollback()
@@ -90,20 +111,22 @@ def receive_upload(
     return row
 
 
-def _then_finish(chunks: Iterator[bytes], form: MultipartUpload) -> Iterator[bytes]:
+def _then_finish(
+    chunks: Iterator[bytes], form: MultipartUpload, known: frozenset[str]
+) -> Iterator[bytes]:
     """The file's bytes, then the rest of the form read and checked, all before the
     blob is committed: a malformed ending or a second file leaves nothing behind."""
     yield from chunks
     form.finish()
-    _refuse_unknown_fields(form.fields)
+    _refuse_unknown_fields(form.fields, known)
 
 
-def _refuse_unknown_fields(fields: dict[str, str]) -> None:
-    unknown = sorted(set(fields) - FORM_FIELDS)
+def _refuse_unknown_fields(fields: Mapping[str, str], known: frozenset[str]) -> None:
+    unknown = sorted(set(fields) - known)
     if unknown:
         raise BadUpload(
-            f"Unknown form fields: {', '.join(unknown)} (a form sends 'csrf_token', then 'file'; "
-            "sharing at upload arrives with the sharing API)."
+            f"Unknown form fields: {', '.join(unknown)} (a form sends 'csrf_token', then "
+            f"'file'; also allowed: {', '.join(sorted(known - {CSRF_FIELD})) or 'nothing'})."
         )
 
 

@@ -40,6 +40,7 @@ from strongroom.files.schemas import (
 from strongroom.files.sniff import is_active_content, may_be_inline
 from strongroom.files.transfer import damage_recorder, receive_upload
 from strongroom.files.upload import body_stream
+from strongroom.sharing.grants import ShareAtUpload
 from strongroom.sharing.policy import Action, Actor, authorize
 
 bp = APIBlueprint("files", __name__, url_prefix="/api/v1", tag="Files")
@@ -75,12 +76,14 @@ def file_out(row: StoredFile) -> dict[str, Any]:
 @bp.output(FileOut, status_code=201)
 @bp.doc(
     summary="Upload a file (multipart `file` field, or a raw body named by "
-    "`X-File-Name` / `?name=`); streamed and encrypted on the way"
+    "`X-File-Name` / `?name=`), optionally shared at once (`share_with`); streamed and "
+    "encrypted on the way"
 )
 def upload(query: dict[str, Any]) -> Any:
     principal = require_principal()
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     raw_name = query["name"] or header_name(request.headers.get(NAME_HEADER))
+    now = get_deps().now()
     row = receive_upload(
         body_stream(request.environ, request.stream, request.content_length),
         declared_length=request.content_length,
@@ -91,7 +94,8 @@ def upload(query: dict[str, Any]) -> Any:
         csrf_check=check_streamed_csrf,
         deps=get_file_deps(),
         db=db_session(),
-        at=get_deps().now(),
+        at=now,
+        extras=ShareAtUpload(query["share_with"], actor=principal.actor, now=now),
     )
     location = url_for("files.metadata", file_id=row.id)
     return file_out(row), 201, {"Location": location}

@@ -10,7 +10,7 @@ authorized by ``sharing.policy``; these functions only check the grant itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from strongroom.auth.models import Status, User
 from strongroom.auth.usernames import lookup_username
-from strongroom.files.exceptions import FileNotFound
+from strongroom.files.exceptions import BadUpload, FileNotFound
 from strongroom.files.models import StoredFile
 from strongroom.ledger.services import record_event
 from strongroom.sharing.exceptions import (
@@ -120,6 +120,32 @@ def share_at_upload(
 ) -> list[Grant]:
     """Grants for every name of an upload's ``share_with``, all or none."""
     return [share(db, file, name, expires_at=None, actor=actor, now=now) for name in names]
+
+
+class ShareAtUpload:
+    """The ``share_with`` of an upload (``files.transfer.UploadExtras``): names in the
+    query string or in a form field (not both), checked before the body is stored and
+    turned into grants in the upload's own transaction — all of them or no upload."""
+
+    fields = frozenset({"share_with"})
+
+    def __init__(self, query_value: str | None, *, actor: str, now: datetime) -> None:
+        self.query_value = query_value
+        self.actor = actor
+        self.now = now
+
+    def _names(self, fields: Mapping[str, str]) -> list[str]:
+        form_value = fields.get("share_with")
+        if self.query_value is not None and form_value is not None:
+            raise BadUpload("Send share_with once: in the query or in the form.")
+        return parse_recipients(self.query_value if form_value is None else form_value)
+
+    def check(self, db: Session, owner: User, fields: Mapping[str, str]) -> None:
+        for name in self._names(fields):
+            recipient(db, name, owner_id=owner.id)
+
+    def apply(self, db: Session, row: StoredFile, fields: Mapping[str, str]) -> None:
+        share_at_upload(db, row, self._names(fields), actor=self.actor, now=self.now)
 
 
 def _details(grant: Grant, user: User) -> dict[str, object]:

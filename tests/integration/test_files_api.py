@@ -173,7 +173,7 @@ def test_browser_form_without_a_valid_csrf_field_stores_nothing(
     [
         ([("other", "x")], "no file part"),
         ([("file", ("a.txt", b"a")), ("file", ("b.txt", b"b"))], "two files"),
-        ([("share_with", "bob"), ("file", ("a.txt", b"a"))], "unknown field"),
+        ([("comment", "hello"), ("file", ("a.txt", b"a"))], "unknown field"),
         ([("upload", ("a.txt", b"a"))], "file part under another name"),
     ],
 )
