@@ -67,8 +67,9 @@ def create_grant(file_id: str, body: dict[str, Any]) -> Any:
         actor=actor,
         now=now,
     )
+    out = grant_out(grant, now)  # before the commit: nothing may reopen the write lock
     db.commit()
-    return grant_out(grant, now), 201
+    return out, 201
 
 
 @bp.get(f"/files/{FILE_ID}/grants")
@@ -97,8 +98,9 @@ def change_grant(file_id: str, grant_id: int, body: dict[str, Any]) -> Any:
         actor=actor,
         now=now,
     )
+    out = grant_out(grant, now)
     db.commit()
-    return grant_out(grant, now)
+    return out
 
 
 @bp.delete(f"/files/{FILE_ID}/grants/{GRANT_ID}")
