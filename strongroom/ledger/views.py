@@ -56,7 +56,13 @@ def _may_see(entry: LedgerEntry, principal: Principal | None) -> bool:
 
 
 def _entry(entry: LedgerEntry, principal: Principal | None) -> dict[str, Any]:
-    visible = entry.event is not None and _may_see(entry, principal)
+    return entry_body(entry, visible=_may_see(entry, principal))
+
+
+def entry_body(entry: LedgerEntry, *, visible: bool) -> dict[str, Any]:
+    """An entry as the API shows it (``EntryOut``): the event, salt and canonical
+    bytes only when ``visible`` (the caller decided) and not redacted."""
+    visible = visible and entry.event is not None
     body: dict[str, Any] = {
         "index": entry.index,
         "leaf_hash": _b64(entry.leaf_hash),

@@ -8,6 +8,7 @@ from apiflask.validators import Length, OneOf, Range
 
 from strongroom.api import InputSchema
 from strongroom.files.schemas import MAX_PAGE, FileOut
+from strongroom.ledger.schemas import EntryOut
 from strongroom.sharing.grants import PERMISSIONS
 
 _EXPIRES = {"description": "When access ends (ISO 8601 with a time zone); null: never"}
@@ -63,3 +64,24 @@ class SharedPageOut(Schema):
 class PageQuery(InputSchema):
     offset = Integer(load_default=0, validate=Range(0, 10_000_000))
     limit = Integer(load_default=50, validate=Range(1, MAX_PAGE))
+
+
+class CheckpointOut(Schema):
+    size = Integer(metadata={"description": "Tree size the proofs are against"})
+    root_hash = String(metadata={"description": "base64 Merkle root"})
+    note = String(metadata={"description": "The signed checkpoint (C2SP signed note)"})
+
+
+class ProvenEntryOut(Schema):
+    index = Integer()
+    proof = List(String(), metadata={"description": "base64 hashes, RFC 9162 order"})
+    entry = Nested(EntryOut)
+
+
+class HistoryOut(Schema):
+    file_id = String()
+    checkpoint = Nested(CheckpointOut)
+    items = List(Nested(ProvenEntryOut))
+    total = Integer()
+    offset = Integer()
+    limit = Integer()

@@ -4,6 +4,7 @@ and "shared with me" for the recipient. Every route authorizes through
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +12,13 @@ from apiflask import APIBlueprint
 
 from strongroom.auth.authn import get_deps, require_principal
 from strongroom.auth.policy import login_required
-from strongroom.context import db_session
+from strongroom.context import db_session, writes_on_read
 from strongroom.files.models import StoredFile
 from strongroom.files.views import FILE_ID, file_out
+from strongroom.ledger.views import entry_body
+from strongroom.ledger.web import get_ledger
 from strongroom.sharing import grants
+from strongroom.sharing.history import current_checkpoint, file_history
 from strongroom.sharing.models import Grant
 from strongroom.sharing.policy import Action, Actor, authorize
 from strongroom.sharing.schemas import (
@@ -22,6 +26,7 @@ from strongroom.sharing.schemas import (
     GrantIn,
     GrantListOut,
     GrantOut,
+    HistoryOut,
     PageQuery,
     SharedPageOut,
 )
@@ -144,3 +149,44 @@ def decline(file_id: str) -> Any:
     grants.decline(db, file_id, user_id=user.id, now=get_deps().now())
     db.commit()
     return "", 204
+
+
+@bp.get(f"/files/{FILE_ID}/history")
+@login_required("sharing:history:read", scope="files:read")
+@writes_on_read
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.output(HistoryOut)
+@bp.doc(
+    summary="The file's ledger events, each with its inclusion proof against a signed "
+    "checkpoint (the owner only)"
+)
+def history(file_id: str, query: dict[str, Any]) -> Any:
+    file, _actor, now = _file_for(Action.HISTORY, file_id)
+    db = db_session()
+    checkpoint = current_checkpoint(db, get_ledger().signer, now=now)
+    found = file_history(db, file.id, checkpoint, offset=query["offset"], limit=query["limit"])
+    out = {
+        "file_id": file.id,
+        "checkpoint": {
+            "size": checkpoint.size,
+            "root_hash": _b64(checkpoint.root),
+            "note": checkpoint.note,
+        },
+        "items": [
+            {
+                "index": p.entry.index,
+                "proof": [_b64(h) for h in p.proof],
+                "entry": entry_body(p.entry, visible=True),
+            }
+            for p in found.entries
+        ],
+        "total": found.total,
+        "offset": query["offset"],
+        "limit": query["limit"],
+    }
+    db.commit()  # the checkpoint, if one was signed
+    return out
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
