@@ -375,3 +375,25 @@ def test_other_users_cannot_tell_a_file_exists(
     assert real.get_json() == {**invented.get_json(), "instance": real.get_json()["instance"]} or (
         real.get_json()["type"] == invented.get_json()["type"]
     )
+
+
+def test_revoking_during_a_download_lets_it_finish_and_refuses_the_next(
+    app: APIFlask, client: FlaskClient, alice: SignedIn, bob: SignedIn
+) -> None:
+    # Authorization happens when a request starts; a transfer under way completes (it
+    # holds no lock that would block the revocation), and the next request is refused.
+    data = random_bytes(3 * 1024 * 1024 + 5)
+    meta = upload(client, alice, data)
+    grant = share(app, alice, meta["id"], bob.username).get_json()
+    streaming = download(client, bob, meta["id"])
+    assert streaming.status_code == 200
+    pieces = iter(streaming.response)
+    received = bytearray(next(pieces))
+    assert len(received) < len(data)
+    revoked = call(app, "DELETE", f"/files/{meta['id']}/grants/{grant['id']}", alice)
+    assert revoked.status_code == 204
+    for piece in pieces:
+        received += piece
+    streaming.close()
+    assert bytes(received) == data
+    assert download(client, bob, meta["id"]).status_code == 404
