@@ -77,6 +77,9 @@ def receive_upload(
         raw_name = form.filename
         fields = form.fields
     else:
+        # A cookie session's CSRF check is deferred to the form only for multipart
+        # bodies; if one was deferred, this is not the body it was deferred for: refuse.
+        csrf_check(None)
         chunks = read_chunks(stream, expected=declared_length)
     if extras is not None:
         extras.check(db, owner, fields)
@@ -105,10 +108,24 @@ def receive_upload(
         db.commit()
     except BaseException:
         db.rollback()
-        storing.discard_blob(deps.store, blob.blob_key)
+        if not _committed_anyway(blob.file_id):
+            storing.discard_blob(deps.store, blob.blob_key)
         raise
     log.info("file stored", extra={"file_id": row.id, "size": row.size})
     return row
+
+
+def _committed_anyway(file_id: str) -> bool:
+    """Whether the row exists after all: a commit can succeed on the server and still
+    raise here (the connection dropped before the answer). Its blob must then stay;
+    when the database cannot tell, the blob stays too and ``storage gc`` removes it
+    later if no row refers to it."""
+    try:
+        with get_database().session(write=False) as check:
+            return check.get(StoredFile, file_id) is not None
+    except SQLAlchemyError:
+        log.warning("could not tell whether an upload committed; its blob is kept")
+        return True
 
 
 def _then_finish(

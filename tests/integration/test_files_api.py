@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from typing import Any
 
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 
 from strongroom.context import get_database
+from strongroom.files import storing
 from strongroom.ledger.models import LedgerEntry
 from tests.auth_helpers import SignedIn, make_admin, new_account
 from tests.conftest import AppFactory
@@ -166,6 +169,50 @@ def test_browser_form_without_a_valid_csrf_field_stores_nothing(
     assert response.get_json()["type"] == PROBLEM + "csrf-failed"
     assert client.get(f"{API}/files").get_json()["total"] == 0
     assert blob_keys(app) == set()
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    ["Multipart/Form-Data", "MULTIPART/FORM-DATA", "multipart/Form-data"],
+)
+def test_a_form_whose_media_type_has_other_capitals_still_needs_the_csrf_field(
+    app: APIFlask, client: FlaskClient, alice: SignedIn, media_type: str
+) -> None:
+    # Media types are case-insensitive; a browser sends these without a preflight. A
+    # cookie-session upload must not slip past CSRF by looking like a raw body.
+    body, content_type = multipart([("file", ("a.txt", b"abc"))])
+    response = client.post(
+        f"{API}/files?name=forged.txt",
+        data=body,
+        content_type=content_type.replace("multipart/form-data", media_type),
+    )
+    assert response.status_code == 403
+    assert response.get_json()["type"] == PROBLEM + "csrf-failed"
+    assert client.get(f"{API}/files").get_json()["total"] == 0
+    assert blob_keys(app) == set()
+
+
+def test_a_commit_that_raises_after_succeeding_keeps_the_blob(
+    app: APIFlask, client: FlaskClient, alice: SignedIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The connection drops after COMMIT reached the server: the row is there, so its
+    # blob must not be discarded (a committed file without content).
+    real_record = storing.record_upload
+
+    def record_then_lose_the_answer(db: Any, *args: Any, **kwargs: Any) -> Any:
+        real_record(db, *args, **kwargs)
+        db.commit()
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(storing, "record_upload", record_then_lose_the_answer)
+    data = random_bytes(1000)
+    response = upload_raw(client, data, Authorization=f"Bearer {alice.token}")
+    assert response.status_code in {500, 503}
+    monkeypatch.undo()
+    listed = client.get(f"{API}/files", headers=alice.bearer).get_json()
+    assert listed["total"] == 1
+    file_id = listed["items"][0]["id"]
+    assert download(client, alice, file_id).get_data() == data
 
 
 @pytest.mark.parametrize(
