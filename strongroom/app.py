@@ -31,6 +31,8 @@ from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
 from strongroom.ops.views import bp as ops_bp
 from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
+from strongroom.sharing import link_views
+from strongroom.sharing import public as share_public
 from strongroom.sharing import views as sharing_views
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ledger_views.bp)
     app.register_blueprint(files_views.bp)
     app.register_blueprint(sharing_views.bp)
+    app.register_blueprint(link_views.bp)
+    app.register_blueprint(share_public.bp)
     deps = AuthDeps.from_settings(settings)
     authn.init_app(app, deps)
     api.add_spec_processor(app, requirement_processor(app))

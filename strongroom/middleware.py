@@ -56,10 +56,18 @@ def _start_request() -> None:
     request_id_var.set(g.request_id)
 
 
+# Paths under these prefixes hold a secret (share-link tokens) even when no route
+# matched them (a 404 or 405): their rest is never logged.
+SECRET_PATH_PREFIXES = ("/s/",)
+
+
 def _logged_path() -> str:
     view = current_app.view_functions.get(request.endpoint or "")
     if request.url_rule is not None and getattr(view, "_strongroom_sensitive_path", False):
         return request.url_rule.rule
+    for prefix in SECRET_PATH_PREFIXES:
+        if request.path.startswith(prefix):
+            return prefix + "<redacted>"
     return request.path
 
 

@@ -55,7 +55,7 @@ class NamedLimit:
 
     name: str
     setting: RateLimitSetting
-    key: Literal["ip", "account", "account+ip"]
+    key: Literal["ip", "account", "account+ip", "link+ip"]
     counts: Literal["requests", "failures"]
     message: str
 
@@ -86,6 +86,14 @@ LIMITS: dict[str, NamedLimit] = {
         NamedLimit(
             "password-account", "rate_limit_password_change", "account", "failures",
             "Too many wrong passwords; wait and try again.",
+        ),
+        NamedLimit(
+            "link-ip", "rate_limit_link_ip", "ip", "requests",
+            "Too many share-link requests from your network; wait and try again.",
+        ),
+        NamedLimit(
+            "link-password", "rate_limit_link_password", "link+ip", "failures",
+            "Too many wrong passwords for this share link; wait and try again.",
         ),
     )
 }  # fmt: skip

@@ -110,6 +110,15 @@ class AccountSettings(BaseSettings):
         description="Wrong current passwords per account when changing the password or "
         "turning off 2FA." + RATE_LIMIT_HELP,
     )
+    rate_limit_link_ip: str = Field(
+        "120/minute",
+        description="Requests to share-link URLs (`/s/...`) per client IP." + RATE_LIMIT_HELP,
+    )
+    rate_limit_link_password: str = Field(
+        "10 per 15 minutes",
+        description="Wrong share-link passwords per link and client IP; past it even the "
+        "right password is refused until the window passes." + RATE_LIMIT_HELP,
+    )
 
     @field_validator(
         "rate_limit_signin_ip",
@@ -118,6 +127,8 @@ class AccountSettings(BaseSettings):
         "rate_limit_2fa_account",
         "rate_limit_token_failures_ip",
         "rate_limit_password_change",
+        "rate_limit_link_ip",
+        "rate_limit_link_password",
     )
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
@@ -164,4 +175,6 @@ RateLimitSetting = Literal[
     "rate_limit_2fa_account",
     "rate_limit_token_failures_ip",
     "rate_limit_password_change",
+    "rate_limit_link_ip",
+    "rate_limit_link_password",
 ]

@@ -17,16 +17,9 @@ from strongroom.auth.authn import check_streamed_csrf, get_deps, require_princip
 from strongroom.auth.policy import admin_required, login_required
 from strongroom.bodies import accepts_body
 from strongroom.context import db_session, writes_on_read
-from strongroom.files import reading, services, storing
+from strongroom.files import reading, services, serving, storing
 from strongroom.files.deps import get_file_deps
 from strongroom.files.exceptions import BadUpload
-from strongroom.files.http import (
-    content_disposition,
-    etag_for,
-    if_range_matches,
-    parse_range,
-    repr_digest,
-)
 from strongroom.files.models import StoredFile
 from strongroom.files.schemas import (
     FileOut,
@@ -37,11 +30,11 @@ from strongroom.files.schemas import (
     UploadQuery,
     UsageOut,
 )
-from strongroom.files.sniff import is_active_content, may_be_inline
-from strongroom.files.transfer import damage_recorder, receive_upload
+from strongroom.files.transfer import receive_upload
 from strongroom.files.upload import body_stream
 from strongroom.sharing.grants import ShareAtUpload
-from strongroom.sharing.policy import Action, Actor, authorize
+from strongroom.sharing.policy import Action
+from strongroom.sharing.web import authorized_file
 
 bp = APIBlueprint("files", __name__, url_prefix="/api/v1", tag="Files")
 FILE_ID = "<string(minlength=1,maxlength=64):file_id>"
@@ -81,7 +74,10 @@ def file_out(row: StoredFile) -> dict[str, Any]:
 )
 def upload(query: dict[str, Any]) -> Any:
     principal = require_principal()
-    mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
+    # ``request.mimetype`` is lower-cased, as the body and CSRF checks saw it: media
+    # types are case-insensitive, and ``Multipart/Form-Data`` must be a form here too.
+    _, options = parse_options_header(request.headers.get("Content-Type", ""))
+    mimetype = request.mimetype
     raw_name = query["name"] or header_name(request.headers.get(NAME_HEADER))
     now = get_deps().now()
     row = receive_upload(
@@ -188,62 +184,24 @@ def delete(file_id: str) -> Any:
     summary="Download (decrypted, streamed); single byte ranges are supported", responses=_BINARY
 )
 def content(file_id: str) -> Response:
-    deps = get_file_deps()
     db = db_session()
     row = _authorized(Action.DOWNLOAD, file_id)
-    etag = etag_for(row.id, row.sha256)
-    byte_range = None
-    if if_range_matches(request.headers.get("If-Range"), etag):
-        byte_range = parse_range(request.headers.get("Range"), row.size)
+    etag, byte_range = serving.requested_range(row)
     snapshot = reading.Snapshot.of(row)
     if request.method == "HEAD":  # the headers only: nothing is read, so nothing ledgered
         db.commit()
-        return _content_response(row, iter(()), byte_range, etag)
+        return serving.content_response(row, iter(()), byte_range, etag)
     services.record_download(
         db, row, actor=require_principal().actor, byte_range=byte_range, at=get_deps().now()
     )
     db.commit()
-    body = reading.plaintext(
-        snapshot,
-        store=deps.store,
-        keys=deps.keys,
-        byte_range=byte_range,
-        on_damage=damage_recorder(row.id),
-    )
-    return _content_response(row, body, byte_range, etag)
+    body = serving.plaintext_of(snapshot, byte_range)
+    return serving.content_response(row, body, byte_range, etag)
 
 
 def _authorized(action: Action, file_id: str, *, lock: bool = False) -> StoredFile:
     """The file, if the signed-in caller may do ``action`` to it (``sharing.policy``)."""
-    actor = Actor.of(require_principal())
-    return authorize(db_session(), actor, action, file_id, now=get_deps().now(), lock=lock)
-
-
-def _content_response(
-    row: StoredFile, body: Any, byte_range: tuple[int, int] | None, etag: str
-) -> Response:
-    inline = request.args.get("disposition") == "inline" and may_be_inline(row.content_type)
-    headers = {
-        "Content-Disposition": content_disposition(
-            row.name, inline=inline and not is_active_content(row.content_type)
-        ),
-        "Repr-Digest": repr_digest(row.sha256),
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "X-Content-Type-Options": "nosniff",
-        # Even opened directly, the content can run nothing and load nothing.
-        "Content-Security-Policy": "sandbox; default-src 'none'",
-    }
-    status = 200
-    length = row.size
-    if byte_range is not None:
-        start, end = byte_range
-        status, length = 206, end - start + 1
-        headers["Content-Range"] = f"bytes {start}-{end}/{row.size}"
-    headers["Content-Length"] = str(length)
-    return Response(
-        body, status=status, headers=headers, mimetype=row.content_type, direct_passthrough=True
-    )
+    return authorized_file(action, file_id, lock=lock)[0]
 
 
 @bp.get("/storage/usage")

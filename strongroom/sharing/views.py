@@ -20,7 +20,7 @@ from strongroom.ledger.web import get_ledger
 from strongroom.sharing import grants
 from strongroom.sharing.history import current_checkpoint, file_history
 from strongroom.sharing.models import Grant
-from strongroom.sharing.policy import Action, Actor, authorize
+from strongroom.sharing.policy import Action
 from strongroom.sharing.schemas import (
     GrantChangeIn,
     GrantIn,
@@ -30,6 +30,7 @@ from strongroom.sharing.schemas import (
     PageQuery,
     SharedPageOut,
 )
+from strongroom.sharing.web import authorized_file
 
 bp = APIBlueprint("sharing", __name__, url_prefix="/api/v1", tag="Sharing")
 GRANT_ID = "<int(max=2147483647):grant_id>"
@@ -49,10 +50,7 @@ def grant_out(grant: Grant, now: datetime) -> dict[str, Any]:
 
 
 def _file_for(action: Action, file_id: str) -> tuple[StoredFile, str, datetime]:
-    principal = require_principal()
-    now = get_deps().now()
-    file = authorize(db_session(), Actor.of(principal), action, file_id, now=now, lock=True)
-    return file, principal.actor, now
+    return authorized_file(action, file_id, lock=True)
 
 
 @bp.post(f"/files/{FILE_ID}/grants")

@@ -9,6 +9,7 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 
 from tests import support
+from tests.auth_helpers import SignedIn, new_account
 from tests.conftest import AppFactory
 
 
@@ -27,3 +28,20 @@ def make_probe_app(make_app: AppFactory) -> AppFactory:
 @pytest.fixture
 def probe(make_probe_app: AppFactory) -> FlaskClient:
     return make_probe_app().test_client()
+
+
+# Three signed-in users of the test's ``app`` (through its ``client``, whose cookie is
+# the last one signed in): owners, grantees and strangers for the files tests.
+@pytest.fixture
+def alice(client: FlaskClient) -> SignedIn:
+    return new_account(client, "alice")
+
+
+@pytest.fixture
+def bob(client: FlaskClient) -> SignedIn:
+    return new_account(client, "bob")
+
+
+@pytest.fixture
+def carol(client: FlaskClient) -> SignedIn:
+    return new_account(client, "carol")

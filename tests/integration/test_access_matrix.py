@@ -2,8 +2,10 @@
 the exact status each must get (docs/security.md has the same table).
 
 Each case builds a fresh world — alice's file, shared with bob, once shared with
-rita and revoked, carol unrelated, an admin, personal access tokens of alice with one
-scope each — and makes one request. Runs on SQLite and, in `make test`, PostgreSQL.
+rita and revoked, a share link, carol unrelated, an admin, personal access tokens of
+alice with one scope each — and makes one request. The link holder offers the link's
+token to the API, where it is no credential (the link's own routes, under /s/, are
+tested in test_share_links.py). Runs on SQLite and, in `make test`, PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ ACTORS = [
     "token-shares-write",
 ]
 
-# (method, path template, JSON body); {file}, {grant} are filled from the world.
+# (method, path template, JSON body); {file}, {grant}, {link} are filled from the world.
 ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "view": ("GET", "/files/{file}", None),
     "rename": ("PATCH", "/files/{file}", {"name": "renamed.txt"}),
@@ -45,12 +47,16 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "change-grant": ("PATCH", "/files/{file}/grants/{grant}", {"expires_at": None}),
     "revoke-grant": ("DELETE", "/files/{file}/grants/{grant}", None),
     "decline": ("DELETE", "/shared/{file}", None),
+    "list-links": ("GET", "/files/{file}/links", None),
+    "create-link": ("POST", "/files/{file}/links", {"note": "for the team"}),
+    "revoke-link": ("DELETE", "/files/{file}/links/{link}", None),
 }
 
 OK = {
     "view": 200, "rename": 200, "delete": 204, "download": 200, "history": 200,
     "list-grants": 200, "share": 201, "change-grant": 200, "revoke-grant": 204,
     "decline": 404,  # the owner has no share of their own file to drop
+    "list-links": 200, "create-link": 201, "revoke-link": 204,
 }  # fmt: skip
 NOT_FOUND = dict.fromkeys(ROUTES, 404)
 UNAUTHENTICATED = dict.fromkeys(ROUTES, 401)
@@ -58,7 +64,8 @@ SCOPE_OF = {
     "view": "files:read", "download": "files:read", "history": "files:read",
     "decline": "files:read", "rename": "files:write", "delete": "files:write",
     "list-grants": "shares:write", "share": "shares:write", "change-grant": "shares:write",
-    "revoke-grant": "shares:write",
+    "revoke-grant": "shares:write", "list-links": "shares:write",
+    "create-link": "shares:write", "revoke-link": "shares:write",
 }  # fmt: skip
 
 
@@ -91,6 +98,7 @@ class World:
     app: APIFlask
     file_id: str
     grant_id: int
+    link_id: str
     bearer: dict[str, str | None]
     dora: str
 
@@ -126,6 +134,7 @@ def world(make_app: AppFactory) -> World:
         headers={"Authorization": f"Bearer {alice.token}"},
     )
     assert gone.status_code == 204
+    link = _post(client, alice, f"/files/{file_id}/links", {"max_downloads": 3})
     bearer: dict[str, str | None] = {
         "owner": alice.token,
         "grantee": bob.token,
@@ -133,19 +142,19 @@ def world(make_app: AppFactory) -> World:
         "other-user": carol.token,
         "admin": make_admin(app).token,
         "anonymous": None,
-        "link-holder": "not-an-api-credential-" + file_id,
+        "link-holder": link["url"].rsplit("/", 1)[-1],  # the link's token
         "token-files-read": _token(client, alice, "files:read"),
         "token-files-write": _token(client, alice, "files:write"),
         "token-shares-write": _token(client, alice, "shares:write"),
     }
-    return World(app, file_id, grant["id"], bearer, dora.username)
+    return World(app, file_id, grant["id"], link["id"], bearer, dora.username)
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("actor", ACTORS)
 def test_access_matrix(world: World, actor: str, route: str) -> None:
     method, template, body = ROUTES[route]
-    path = template.format(file=world.file_id, grant=world.grant_id)
+    path = template.format(file=world.file_id, grant=world.grant_id, link=world.link_id)
     if body is not None:
         body = {k: (v.format(dora=world.dora) if isinstance(v, str) else v)
                 for k, v in body.items()}  # fmt: skip

@@ -67,7 +67,7 @@ def test_config_check_masks_secrets(runner: CliRunner) -> None:
     }
     result = runner.invoke(main, ["config", "check"], env=env)
     assert result.exit_code == 0, result.output
-    hidden_values = (secret, "dbpassword", "redispassword", ledger_key.rsplit("+", 1)[1],
+    hidden_values = (secret, "dbpassword", "redispassword", ledger_key.split("+", 4)[4],
                      master_keys.split(":", 1)[1], "s3password")  # fmt: skip
     for hidden in hidden_values:
         assert hidden not in result.output

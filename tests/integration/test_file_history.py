@@ -17,21 +17,6 @@ from tests.files_helpers import API, download, upload
 from tests.integration.test_grants import call, share
 
 
-@pytest.fixture
-def client(app: APIFlask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def alice(client: FlaskClient) -> SignedIn:
-    return new_account(client, "alice")
-
-
-@pytest.fixture
-def bob(client: FlaskClient) -> SignedIn:
-    return new_account(client, "bob")
-
-
 def history(app: APIFlask, who: SignedIn, file_id: str, **query: Any) -> Any:
     return call(app, "GET", f"/files/{file_id}/history", who, query_string=query)
 

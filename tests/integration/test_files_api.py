@@ -37,16 +37,6 @@ def app(make_app: AppFactory) -> APIFlask:
     return make_app(file_segment_size=SEGMENT)
 
 
-@pytest.fixture
-def client(app: APIFlask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def alice(client: FlaskClient) -> SignedIn:
-    return new_account(client, "alice")
-
-
 def entries_about(app: APIFlask, file_id: str) -> list[LedgerEntry]:
     with app.app_context(), get_database().session(write=False) as db:
         return list(
@@ -524,3 +514,21 @@ def test_head_gives_the_headers_without_reading_or_ledgering(
     assert response.headers["Content-Length"] == "3000"
     assert response.get_data() == b""
     assert [e.tag for e in entries_about(app, meta["id"])] == ["file:upload"]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"caf\xe9 au lait, 8-bit text\n" * 4, "text/plain"),
+        ("caf\u00e9 UTF-8 text\n".encode() * 4, "text/plain; charset=utf-8"),
+        ("\ufeffUTF-16 text\n".encode("utf-16-le") * 4, "text/plain; charset=utf-16"),
+    ],
+    ids=["8-bit", "utf-8", "utf-16"],
+)
+def test_a_download_is_labelled_with_the_detected_charset_only(
+    client: FlaskClient, alice: SignedIn, data: bytes, expected: str
+) -> None:
+    meta = upload(client, alice, data, "notes.txt")
+    response = download(client, alice, meta["id"])
+    assert response.headers["Content-Type"] == meta["content_type"] == expected
+    assert response.get_data() == data

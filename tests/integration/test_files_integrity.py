@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from strongroom.crypto.format import HEADER_SIZE, TAG_SIZE
 from strongroom.files.exceptions import FileCorrupted
 from strongroom.storage.interfaces import BlobReader
-from tests.auth_helpers import SignedIn, new_account
+from tests.auth_helpers import SignedIn
 from tests.conftest import AppFactory
 from tests.files_helpers import (
     API,
@@ -32,16 +32,6 @@ from tests.integration.test_files_api import PROBLEM, SEGMENT, entries_about
 @pytest.fixture
 def app(make_app: AppFactory) -> APIFlask:
     return make_app(file_segment_size=SEGMENT)
-
-
-@pytest.fixture
-def client(app: APIFlask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def alice(client: FlaskClient) -> SignedIn:
-    return new_account(client, "alice")
 
 
 def rewrite_blob(app: APIFlask, file_id: str, change: object) -> None:

@@ -34,26 +34,6 @@ def app(make_app: AppFactory, clock: FakeClock) -> APIFlask:
     return app
 
 
-@pytest.fixture
-def client(app: APIFlask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def alice(client: FlaskClient) -> SignedIn:
-    return new_account(client, "alice")
-
-
-@pytest.fixture
-def bob(client: FlaskClient) -> SignedIn:
-    return new_account(client, "bob")
-
-
-@pytest.fixture
-def carol(client: FlaskClient) -> SignedIn:
-    return new_account(client, "carol")
-
-
 def call(app: APIFlask, method: str, path: str, who: SignedIn | None, **kw: Any) -> Any:
     """One request from a fresh client (no cookies), by bearer token."""
     headers = {"Authorization": f"Bearer {who.token}"} if who else {}
