@@ -34,6 +34,7 @@ from strongroom.settings import ConfigError, Settings, load_settings, unknown_en
 from strongroom.sharing import link_views
 from strongroom.sharing import public as share_public
 from strongroom.sharing import views as sharing_views
+from strongroom.sharing import web as sharing_web
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(share_public.bp)
     deps = AuthDeps.from_settings(settings)
     authn.init_app(app, deps)
+    sharing_web.init_app(app)  # ledgers scope refusals on file routes
     api.add_spec_processor(app, requirement_processor(app))
     ratelimit.init_app(app, settings)  # after the blueprints: it wraps their views
     try:

@@ -9,6 +9,7 @@ token; then the route's ``Requirement`` (deny by default).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import OperationalError
@@ -248,6 +249,9 @@ def _enforce(requirement: Requirement | None, principal: Principal | None, deps:
         if not requirement.tokens:
             raise SessionOnly("Personal access tokens cannot do this; sign in instead.")
         if requirement.scope is not None and not principal.has_scope(requirement.scope):
+            reason = f"token lacks the {requirement.scope} scope"
+            for hook in current_app.extensions.get(REFUSAL_HOOKS, ()):
+                hook(principal, requirement.permission, reason)
             raise Forbidden(f"This token lacks the {requirement.scope!r} scope.")
     if not requirement.while_restricted:
         user = principal.user
@@ -255,6 +259,17 @@ def _enforce(requirement: Requirement | None, principal: Principal | None, deps:
             raise PasswordChangeRequired("Change your temporary password first.")
         if not user.two_factor_enabled and deps.two_factor_required(is_admin=user.is_admin):
             raise TwoFactorSetupRequired("Set up two-factor authentication first.")
+
+
+RefusalHook = Callable[[Principal, str, str], None]
+REFUSAL_HOOKS = "strongroom.auth.refusal_hooks"
+
+
+def on_refusal(app: Flask, hook: RefusalHook) -> None:
+    """Call ``hook(principal, permission, reason)`` when a signed-in caller is refused by
+    a route's declaration (a token without the scope), before the refusal is raised:
+    other domains record what they must (sharing ledgers refusals on files)."""
+    app.extensions.setdefault(REFUSAL_HOOKS, []).append(hook)
 
 
 def init_app(app: Flask, deps: AuthDeps) -> None:

@@ -286,6 +286,11 @@ def test_a_token_without_files_read_cannot_download_a_shared_file(
         f"{API}/files/{meta['id']}/content", headers={"Authorization": f"Bearer {token}"}
     )
     assert refused.status_code == 403
+    denied = [e for e in entries_about(app, meta["id"]) if e.tag == "access:denied"]
+    assert [(d.actor, d.details["reason"]) for d in denied] == [
+        (f"user:{bob.user['id']}", "token lacks the files:read scope")
+    ]
+    assert denied[0].details["action"] == "files:file:download"
 
 
 def test_a_recipient_can_drop_a_share_from_their_list(
