@@ -35,6 +35,7 @@ from strongroom.sharing import link_views
 from strongroom.sharing import public as share_public
 from strongroom.sharing import views as sharing_views
 from strongroom.sharing import web as sharing_web
+from strongroom.web import views as web_views
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ledger_views.bp)
     app.register_blueprint(files_views.bp)
     app.register_blueprint(sharing_views.bp)
+    app.register_blueprint(web_views.bp)
     app.register_blueprint(link_views.bp)
     app.register_blueprint(share_public.bp)
     deps = AuthDeps.from_settings(settings)

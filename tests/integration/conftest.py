@@ -9,7 +9,7 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 
 from tests import support
-from tests.auth_helpers import SignedIn, new_account
+from tests.auth_helpers import FakeClock, SignedIn, new_account, use_clock
 from tests.conftest import AppFactory
 
 
@@ -45,3 +45,16 @@ def bob(client: FlaskClient) -> SignedIn:
 @pytest.fixture
 def carol(client: FlaskClient) -> SignedIn:
     return new_account(client, "carol")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def clocked_app(make_app: AppFactory, clock: FakeClock) -> APIFlask:
+    """An app whose accounts services read time from ``clock``."""
+    app = make_app()
+    use_clock(app, clock)
+    return app

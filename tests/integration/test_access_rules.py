@@ -247,6 +247,11 @@ def send(client: FlaskClient, route: Route, path: str, headers: dict[str, str]) 
 
 
 def assert_problem(response: TestResponse, status: int, slug: str, context: object) -> None:
+    if not response.request.path.startswith(f"{API}/"):
+        # Pages answer errors as readable HTML pages with the same status.
+        assert response.status_code == status, f"{context}: {response.status_code}"
+        assert response.mimetype == "text/html", context
+        return
     body = response.get_json(silent=True)
     assert response.status_code == status, f"{context}: {response.status_code} {body}"
     assert response.mimetype == "application/problem+json", context
@@ -256,6 +261,11 @@ def assert_problem(response: TestResponse, status: int, slug: str, context: obje
 
 
 def assert_unauthenticated(response: TestResponse, context: object) -> None:
+    if not response.request.path.startswith(f"{API}/"):
+        # A page sends a caller who is not signed in to the sign-in page instead.
+        assert response.status_code == 303, f"{context}: {response.status_code}"
+        assert response.headers["Location"] == "/login", context
+        return
     assert_problem(response, 401, "unauthenticated", context)
     assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), context
 

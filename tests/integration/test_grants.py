@@ -16,22 +16,14 @@ from sqlalchemy import select
 from strongroom.context import get_database
 from strongroom.sharing.grants import MAX_RECIPIENTS
 from strongroom.sharing.models import Grant
-from tests.auth_helpers import FakeClock, SignedIn, make_admin, new_account, use_clock
-from tests.conftest import AppFactory
+from tests.auth_helpers import FakeClock, SignedIn, make_admin, new_account
 from tests.files_helpers import API, blob_keys, download, random_bytes, row_of, upload
 from tests.integration.test_files_api import PROBLEM, entries_about
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def app(make_app: AppFactory, clock: FakeClock) -> APIFlask:
-    app = make_app()
-    use_clock(app, clock)
-    return app
+def app(clocked_app: APIFlask) -> APIFlask:
+    return clocked_app
 
 
 def call(app: APIFlask, method: str, path: str, who: SignedIn | None, **kw: Any) -> Any:

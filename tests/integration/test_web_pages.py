@@ -1,0 +1,164 @@
+"""The first pages of the web interface, from the outside (a browser without
+JavaScript): sign-in with its 2FA step, "my files", sign-out; strict CSP, CSRF on every
+form, readable errors that keep what was typed (never the password)."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.auth_helpers import STRONG_PASSWORD, FakeClock, SignedIn, new_account
+from tests.files_helpers import API, upload
+
+
+@pytest.fixture
+def app(clocked_app: APIFlask) -> APIFlask:
+    return clocked_app
+
+
+def hidden(page: TestResponse, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page.get_data(as_text=True))
+    assert found, f"no hidden field {name}"
+    return found.group(1)
+
+
+def sign_in_page(browser: FlaskClient, username: str, password: str) -> TestResponse:
+    form = browser.get("/login")
+    return browser.post(
+        "/login",
+        data={"csrf_token": hidden(form, "csrf_token"), "username": username, "password": password},
+    )
+
+
+def test_pages_send_a_strict_content_security_policy(app: APIFlask) -> None:
+    page = app.test_client().get("/login")
+    assert page.status_code == 200
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    html = page.get_data(as_text=True)
+    assert "<script>" not in html
+    assert "style=" not in html
+
+
+def test_the_sign_in_form_has_the_right_autocomplete_and_a_csrf_cookie(app: APIFlask) -> None:
+    page = app.test_client().get("/login")
+    html = page.get_data(as_text=True)
+    assert 'autocomplete="username"' in html
+    assert 'autocomplete="current-password"' in html
+    cookie = page.headers["Set-Cookie"]
+    assert "strongroom_login_csrf=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+
+
+def test_signing_in_lands_on_my_files(app: APIFlask, client: FlaskClient, alice: SignedIn) -> None:
+    upload(client, alice, b"x" * 1536, "report.pdf")
+    browser = app.test_client()
+    assert browser.get("/").headers["Location"] == "/login"
+    signed = sign_in_page(browser, alice.username, STRONG_PASSWORD)
+    assert signed.status_code == 303
+    assert signed.headers["Location"] == "/files"
+    page = browser.get("/files")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "report.pdf" in html
+    assert "1.5 KB" in html
+    link = re.search(r'href="(/api/v1/files/[^"]+/content)"', html)
+    assert link
+    assert browser.get(link.group(1)).get_data() == b"x" * 1536
+
+
+def test_a_wrong_password_is_explained_and_the_username_kept(
+    app: APIFlask, alice: SignedIn
+) -> None:
+    page = sign_in_page(app.test_client(), alice.username, "not-the-password-123")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 401
+    assert "do not match" in html
+    assert f'value="{alice.username}"' in html
+    assert "not-the-password-123" not in html
+
+
+def test_a_forged_sign_in_without_the_form_token_is_refused(app: APIFlask, alice: SignedIn) -> None:
+    browser = app.test_client()
+    refused = browser.post("/login", data={"username": alice.username, "password": STRONG_PASSWORD})
+    assert refused.status_code == 400
+    assert "expired" in refused.get_data(as_text=True)
+    assert browser.get("/files").status_code == 303  # still signed out
+
+
+def enrol(app: APIFlask, clock: FakeClock) -> tuple[str, str]:
+    """A new account with 2FA turned on: its username and TOTP secret."""
+    account = new_account(app.test_client(), "totp")
+    client = app.test_client()
+    secret: str = client.post(f"{API}/me/2fa", headers=account.bearer).get_json()["secret"]
+    code = pyotp.TOTP(secret).at(clock.now())
+    confirmed = client.post(f"{API}/me/2fa/confirm", json={"code": code}, headers=account.bearer)
+    assert confirmed.status_code == 200
+    return account.username, secret
+
+
+def test_sign_in_with_two_factor(app: APIFlask, clock: FakeClock) -> None:
+    username, secret = enrol(app, clock)
+    browser = app.test_client()
+    first = sign_in_page(browser, username, STRONG_PASSWORD)
+    assert first.status_code == 200
+    assert 'autocomplete="one-time-code"' in first.get_data(as_text=True)
+    wrong = browser.post(
+        "/login/totp",
+        data={
+            "csrf_token": hidden(first, "csrf_token"),
+            "challenge": hidden(first, "challenge"),
+            "username": username,
+            "code": "000000",
+        },
+    )
+    assert wrong.status_code == 401
+    assert "not right" in wrong.get_data(as_text=True)
+    assert hidden(wrong, "challenge") == hidden(first, "challenge")
+    clock.advance(seconds=30)
+    right = browser.post(
+        "/login/totp",
+        data={
+            "csrf_token": hidden(wrong, "csrf_token"),
+            "challenge": hidden(wrong, "challenge"),
+            "username": username,
+            "code": pyotp.TOTP(secret).at(clock.now()),
+        },
+    )
+    assert right.status_code == 303, right.get_data(as_text=True)
+    assert browser.get("/files").status_code == 200
+
+
+def test_sign_out_ends_the_session(app: APIFlask, alice: SignedIn) -> None:
+    browser = app.test_client()
+    sign_in_page(browser, alice.username, STRONG_PASSWORD)
+    page = browser.get("/files")
+    out = browser.post("/logout", data={"csrf_token": hidden(page, "csrf_token")})
+    assert out.status_code == 303
+    assert out.headers["Location"] == "/login"
+    assert browser.get("/files").status_code == 303
+    assert browser.get(f"{API}/me").status_code == 401
+
+
+def test_names_are_escaped_and_search_works(
+    app: APIFlask, client: FlaskClient, alice: SignedIn
+) -> None:
+    upload(client, alice, b"a", "<img src=x onerror=alert(1)>.txt")
+    upload(client, alice, b"b", "budget.xlsx")
+    browser = app.test_client()
+    sign_in_page(browser, alice.username, STRONG_PASSWORD)
+    html = browser.get("/files").get_data(as_text=True)
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;.txt" in html
+    found = browser.get("/files?q=BUDGET").get_data(as_text=True)
+    assert "budget.xlsx" in found
+    assert "alert" not in found
+    assert "No file name contains" in browser.get("/files?q=zzz").get_data(as_text=True)
