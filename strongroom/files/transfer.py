@@ -68,7 +68,12 @@ def receive_upload(
     known = frozenset({CSRF_FIELD}) | (extras.fields if extras is not None else frozenset())
     fields: dict[str, str] = {}
     if multipart:
-        form = MultipartUpload(stream, boundary_of(content_type_options), declared_length)
+        try:
+            boundary = boundary_of(content_type_options)
+        except BadUpload:
+            csrf_check(None)  # a form that cannot carry its token is refused as such first
+            raise
+        form = MultipartUpload(stream, boundary, declared_length)
         chunks = form.open_file()
         # The token must come before the file, so a forged cross-site form is
         # refused before a byte of it is stored.

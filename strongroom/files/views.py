@@ -73,17 +73,24 @@ def file_out(row: StoredFile) -> dict[str, Any]:
     "encrypted on the way"
 )
 def upload(query: dict[str, Any]) -> Any:
+    raw_name = query["name"] or header_name(request.headers.get(NAME_HEADER))
+    row = upload_from_request(raw_name=raw_name, share_with=query["share_with"])
+    location = url_for("files.metadata", file_id=row.id)
+    return file_out(row), 201, {"Location": location}
+
+
+def upload_from_request(*, raw_name: str | None, share_with: str | None) -> StoredFile:
+    """Store this request's body (raw or a form) for the signed-in caller; the API's
+    upload and the web page's form both come here."""
     principal = require_principal()
     # ``request.mimetype`` is lower-cased, as the body and CSRF checks saw it: media
     # types are case-insensitive, and ``Multipart/Form-Data`` must be a form here too.
     _, options = parse_options_header(request.headers.get("Content-Type", ""))
-    mimetype = request.mimetype
-    raw_name = query["name"] or header_name(request.headers.get(NAME_HEADER))
     now = get_deps().now()
-    row = receive_upload(
+    return receive_upload(
         body_stream(request.environ, request.stream, request.content_length),
         declared_length=request.content_length,
-        multipart=mimetype == "multipart/form-data",
+        multipart=request.mimetype == "multipart/form-data",
         content_type_options=options,
         raw_name=raw_name,
         owner=principal.user,
@@ -91,10 +98,8 @@ def upload(query: dict[str, Any]) -> Any:
         deps=get_file_deps(),
         db=db_session(),
         at=now,
-        extras=ShareAtUpload(query["share_with"], actor=principal.actor, now=now),
+        extras=ShareAtUpload(share_with, actor=principal.actor, now=now),
     )
-    location = url_for("files.metadata", file_id=row.id)
-    return file_out(row), 201, {"Location": location}
 
 
 def header_name(value: str | None) -> str | None:

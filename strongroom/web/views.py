@@ -37,9 +37,15 @@ from strongroom.auth.policy import login_required, public
 from strongroom.auth.tokens import tokens_equal
 from strongroom.bodies import accepts_body
 from strongroom.context import db_session
+from strongroom.errors import problem_for_exception
 from strongroom.files import services as file_services
+from strongroom.files.exceptions import FileError
+from strongroom.files.models import FILE_ID_LENGTH, StoredFile
+from strongroom.files.views import upload_from_request
 from strongroom.ratelimit import client_ip, route_limit
 from strongroom.settings import Mode
+from strongroom.sharing.exceptions import SharingError
+from strongroom.storage.interfaces import StorageError
 
 bp = Blueprint("web", __name__)
 LOGIN_CSRF_COOKIE = "strongroom_login_csrf"
@@ -195,7 +201,20 @@ def logout() -> Response:
 
 @bp.get("/files")
 @login_required("web:files", tokens=False)
-def files() -> str:
+def files() -> Response:
+    principal = require_principal()
+    notice = None
+    uploaded = request.args.get("uploaded")
+    if uploaded:
+        found = db_session().get(StoredFile, uploaded[:FILE_ID_LENGTH])
+        if found is not None and found.owner_id == principal.user.id:
+            notice = f"“{found.name}” was uploaded and encrypted."
+    return _files_page(notice=notice)
+
+
+def _files_page(
+    *, status: int = 200, notice: str | None = None, error: str | None = None
+) -> Response:
     principal = require_principal()
     query = request.args.get("q", "")[:255]
     sort = request.args.get("sort", "-created")
@@ -207,7 +226,7 @@ def files() -> str:
         offset=(page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE,
     )  # fmt: skip
     assert principal.session is not None  # noqa: S101  # tokens=False
-    return render_template(
+    html = render_template(
         "files.html",
         user=principal.user,
         items=page.items,
@@ -217,7 +236,24 @@ def files() -> str:
         page=page_number,
         pages=max(1, -(-page.total // PAGE_SIZE)),
         csrf=csrf_token(get_deps(), principal.session),
+        notice=notice,
+        error=error,
     )
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.post("/files/upload")
+@login_required("web:files:upload", tokens=False)
+@accepts_body("multipart/form-data", limit="max_upload_size", streamed=True)
+def upload() -> Response:
+    """The upload form without JavaScript: the same streamed, encrypted upload as the
+    API, then back to the list with a message (or the list with what went wrong)."""
+    try:
+        row = upload_from_request(raw_name=None, share_with=None)
+    except (FileError, SharingError, StorageError) as err:
+        problem = problem_for_exception(err)
+        return _files_page(status=problem.status if problem else 400, error=str(err))
+    return _see_other(url_for("web.files", uploaded=row.id))
 
 
 def _int(value: str | None, default: int) -> int:

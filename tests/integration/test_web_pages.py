@@ -4,6 +4,7 @@ form, readable errors that keep what was typed (never the password)."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pyotp
@@ -162,3 +163,49 @@ def test_names_are_escaped_and_search_works(
     assert "budget.xlsx" in found
     assert "alert" not in found
     assert "No file name contains" in browser.get("/files?q=zzz").get_data(as_text=True)
+
+
+def _form_upload(browser: FlaskClient, page: TestResponse, name: str, data: bytes,
+                 share_with: str = "") -> TestResponse:  # fmt: skip
+    return browser.post(
+        "/files/upload",
+        data={
+            "csrf_token": hidden(page, "csrf_token"),
+            "share_with": share_with,
+            "file": (io.BytesIO(data), name),
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def test_upload_by_form_without_javascript(app: APIFlask, alice: SignedIn, bob: SignedIn) -> None:
+    browser = app.test_client()
+    sign_in_page(browser, alice.username, STRONG_PASSWORD)
+    page = browser.get("/files")
+    sent = _form_upload(browser, page, "minutes.txt", b"the minutes", share_with=bob.username)
+    assert sent.status_code == 303
+    landed = browser.get(sent.headers["Location"])
+    html = landed.get_data(as_text=True)
+    assert "“minutes.txt” was uploaded" in html
+    assert "minutes.txt" in html
+    shared = app.test_client().get(f"{API}/shared", headers=bob.bearer).get_json()
+    assert [i["file"]["name"] for i in shared["items"]] == ["minutes.txt"]
+
+
+def test_a_refused_form_upload_explains_itself_and_stores_nothing(
+    app: APIFlask, alice: SignedIn
+) -> None:
+    browser = app.test_client()
+    sign_in_page(browser, alice.username, STRONG_PASSWORD)
+    page = browser.get("/files")
+    refused = _form_upload(browser, page, "x.txt", b"x", share_with="nobody-by-that-name")
+    assert refused.status_code == 422
+    assert "No active account by that name" in refused.get_data(as_text=True)
+    assert app.test_client().get(f"{API}/files", headers=alice.bearer).get_json()["total"] == 0
+    forged = browser.post(
+        "/files/upload",
+        data={"file": (io.BytesIO(b"x"), "forged.txt")},
+        content_type="multipart/form-data",
+    )
+    assert forged.status_code == 403
+    assert app.test_client().get(f"{API}/files", headers=alice.bearer).get_json()["total"] == 0
