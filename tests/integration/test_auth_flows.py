@@ -619,7 +619,8 @@ def test_cookie_authenticated_changes_need_the_csrf_token(app: APIFlask) -> None
     client, signed = cookie_account(app, "csrf")
     body = {"name": "ci", "scopes": ["files:read"]}
     expect_problem(client.post(f"{API}/me/tokens", json=body), 403, "csrf-failed")
-    wrong = client.post(f"{API}/me/tokens", json=body, headers=csrf("x" + signed.csrf_token[1:]))
+    altered = ("y" if signed.csrf_token[0] == "x" else "x") + signed.csrf_token[1:]
+    wrong = client.post(f"{API}/me/tokens", json=body, headers=csrf(altered))
     expect_problem(wrong, 403, "csrf-failed")
     other = account(app, "csrf-other")  # a valid token, but of another session
     stolen = client.post(f"{API}/me/tokens", json=body, headers=csrf(other.csrf_token))
