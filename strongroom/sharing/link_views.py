@@ -14,7 +14,6 @@ from apiflask import APIBlueprint
 from strongroom.auth.authn import get_deps
 from strongroom.auth.policy import login_required
 from strongroom.context import db_session, get_settings
-from strongroom.files.models import StoredFile
 from strongroom.files.views import FILE_ID
 from strongroom.sharing import links
 from strongroom.sharing.link_schemas import LinkIn, LinkListOut, NewLinkOut
@@ -48,17 +47,13 @@ def public_url(token: str) -> str:
     return f"{get_settings().base_url}/s/{token}"
 
 
-def _file_for(action: Action, file_id: str) -> tuple[StoredFile, str, datetime]:
-    return authorized_file(action, file_id, lock=True)
-
-
 @bp.post(f"/files/{FILE_ID}/links")
 @login_required("sharing:link:create", scope="shares:write")
 @bp.input(LinkIn, arg_name="body")
 @bp.output(NewLinkOut, status_code=201)
 @bp.doc(summary="Create a share link (its URL is shown in this answer only)")
 def create_link(file_id: str, body: dict[str, Any]) -> Any:
-    file, actor, now = _file_for(Action.SHARE, file_id)
+    file, actor, now = authorized_file(Action.SHARE, file_id, lock=True)
     db = db_session()
     link, token = links.create_link(
         db,
@@ -81,7 +76,7 @@ def create_link(file_id: str, body: dict[str, Any]) -> Any:
 @bp.output(LinkListOut)
 @bp.doc(summary="A file's share links (revoked, expired and used-up ones included)")
 def list_links(file_id: str) -> Any:
-    file, _actor, now = _file_for(Action.SHARE, file_id)
+    file, _actor, now = authorized_file(Action.SHARE, file_id, lock=True)
     return {"items": [link_out(link, now) for link in links.list_links(db_session(), file)]}
 
 
@@ -90,7 +85,7 @@ def list_links(file_id: str) -> Any:
 @bp.output({}, status_code=204)
 @bp.doc(summary="Revoke a share link; its next use gets 404")
 def revoke_link(file_id: str, link_id: str) -> Any:
-    file, actor, now = _file_for(Action.REVOKE, file_id)
+    file, actor, now = authorized_file(Action.REVOKE, file_id, lock=True)
     db = db_session()
     links.revoke_link(db, file, link_id, actor=actor, now=now)
     db.commit()

@@ -13,7 +13,6 @@ from apiflask import APIBlueprint
 from strongroom.auth.authn import get_deps, require_principal
 from strongroom.auth.policy import login_required
 from strongroom.context import db_session, writes_on_read
-from strongroom.files.models import StoredFile
 from strongroom.files.views import FILE_ID, file_out
 from strongroom.ledger.views import entry_body
 from strongroom.ledger.web import get_ledger
@@ -49,17 +48,13 @@ def grant_out(grant: Grant, now: datetime) -> dict[str, Any]:
     }
 
 
-def _file_for(action: Action, file_id: str) -> tuple[StoredFile, str, datetime]:
-    return authorized_file(action, file_id, lock=True)
-
-
 @bp.post(f"/files/{FILE_ID}/grants")
 @login_required("sharing:grant:create", scope="shares:write")
 @bp.input(GrantIn, arg_name="body")
 @bp.output(GrantOut, status_code=201)
 @bp.doc(summary="Share a file with a user (read access, optionally until a time)")
 def create_grant(file_id: str, body: dict[str, Any]) -> Any:
-    file, actor, now = _file_for(Action.SHARE, file_id)
+    file, actor, now = authorized_file(Action.SHARE, file_id, lock=True)
     db = db_session()
     grant = grants.share(
         db,
@@ -80,7 +75,7 @@ def create_grant(file_id: str, body: dict[str, Any]) -> Any:
 @bp.output(GrantListOut)
 @bp.doc(summary="Who a file is shared with (expired grants included)")
 def list_grants(file_id: str) -> Any:
-    file, _actor, now = _file_for(Action.SHARE, file_id)
+    file, _actor, now = authorized_file(Action.SHARE, file_id, lock=True)
     return {"items": [grant_out(g, now) for g in grants.grants_of(db_session(), file)]}
 
 
@@ -90,7 +85,7 @@ def list_grants(file_id: str) -> Any:
 @bp.output(GrantOut)
 @bp.doc(summary="Change a grant's expiry (null: never) or permission")
 def change_grant(file_id: str, grant_id: int, body: dict[str, Any]) -> Any:
-    file, actor, now = _file_for(Action.SHARE, file_id)
+    file, actor, now = authorized_file(Action.SHARE, file_id, lock=True)
     db = db_session()
     grant = grants.change(
         db,
@@ -111,7 +106,7 @@ def change_grant(file_id: str, grant_id: int, body: dict[str, Any]) -> Any:
 @bp.output({}, status_code=204)
 @bp.doc(summary="Revoke a grant; the grantee's next request is refused")
 def revoke_grant(file_id: str, grant_id: int) -> Any:
-    file, actor, now = _file_for(Action.REVOKE, file_id)
+    file, actor, now = authorized_file(Action.REVOKE, file_id, lock=True)
     db = db_session()
     grants.revoke(db, file, grant_id, actor=actor, now=now)
     db.commit()
@@ -159,7 +154,7 @@ def decline(file_id: str) -> Any:
     "checkpoint (the owner only)"
 )
 def history(file_id: str, query: dict[str, Any]) -> Any:
-    file, _actor, now = _file_for(Action.HISTORY, file_id)
+    file, _actor, now = authorized_file(Action.HISTORY, file_id, lock=True)
     db = db_session()
     checkpoint = current_checkpoint(db, get_ledger().signer, now=now)
     found = file_history(db, file.id, checkpoint, offset=query["offset"], limit=query["limit"])

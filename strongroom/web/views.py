@@ -45,6 +45,7 @@ from strongroom.files.views import upload_from_request
 from strongroom.ratelimit import client_ip, route_limit
 from strongroom.settings import Mode
 from strongroom.sharing.exceptions import SharingError
+from strongroom.sharing.policy import Action, Actor, can
 from strongroom.storage.interfaces import StorageError
 
 bp = Blueprint("web", __name__)
@@ -207,7 +208,8 @@ def files() -> Response:
     uploaded = request.args.get("uploaded")
     if uploaded:
         found = db_session().get(StoredFile, uploaded[:FILE_ID_LENGTH])
-        if found is not None and found.owner_id == principal.user.id:
+        now = get_deps().now()
+        if found is not None and can(Actor.of(principal), Action.VIEW, found, None, now).allowed:
             notice = f"“{found.name}” was uploaded and encrypted."
     return _files_page(notice=notice)
 
@@ -266,9 +268,11 @@ def _int(value: str | None, default: int) -> int:
 @bp.app_template_filter("filesize")
 def filesize(size: int) -> str:
     """1536 -> "1.5 KB" (decimal units, as file managers show them)."""
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+    if size < 1000:
+        return f"{size} bytes"
+    value = size / 1000
+    for unit in ("KB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
         value /= 1000
-    return f"{size} bytes"  # pragma: no cover - the loop always returns
+    return f"{value:.1f} TB"
