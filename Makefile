@@ -11,6 +11,8 @@ PORT ?= 8000
 TEST_PG_URL ?= $(or $(STRONGROOM_TEST_DATABASE_URL),postgresql://postgres@127.0.0.1:5432/test)
 TEST_REDIS_URL ?= $(or $(STRONGROOM_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-sqlite test-postgres lint typecheck fmt bench bench-ledger bench-files lock clean
@@ -36,7 +38,14 @@ run: $(RUN_STAMP) ## Install, migrate and serve on http://127.0.0.1:8000 with SQ
 
 test: test-sqlite test-postgres ## Run every test: the suite on SQLite, then the database tests on PostgreSQL
 
-test-sqlite: $(DEV_STAMP) ## Run the suite on SQLite and the local disk (and the Redis tests)
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads).
+# Outside CI a failed install only means those tests are skipped; in CI they fail.
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (tests/browser)"
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium \
+		|| { echo "could not install chromium: the browser tests will be skipped"; [ "$$CI" != true ]; }
+
+test-sqlite: $(DEV_STAMP) $(CHROMIUM) ## Run the suite on SQLite and the local disk (and the Redis tests)
 	env -u STRONGROOM_TEST_DATABASE_URL -u STRONGROOM_TEST_STORAGE STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 		$(BIN)/pytest -m "not postgres"
 
@@ -70,5 +79,5 @@ bench-files: $(DEV_STAMP) ## Time uploads, downloads, encryption, memory, first 
 lock: $(DEV_STAMP) ## Refresh requirements/constraints.txt from the installed versions
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^strongroom' > $(CONSTRAINTS)
 
-clean: ## Remove the virtual environment and caches (keeps ./var)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+clean: ## Remove the virtual environment, caches and test artifacts (keeps ./var)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info artifacts

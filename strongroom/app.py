@@ -12,7 +12,7 @@ from flask_cors import CORS
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from strongroom import __version__, api, context, errors, middleware, ratelimit
+from strongroom import __version__, api, context, errors, middleware, ratelimit, web
 from strongroom.admin import views as admin_views
 from strongroom.admin.bootstrap import bootstrap_admin
 from strongroom.api import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA
@@ -30,12 +30,17 @@ from strongroom.ledger import web as ledger_web
 from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
 from strongroom.ops.views import bp as ops_bp
-from strongroom.settings import ConfigError, Settings, load_settings, unknown_environment_names
+from strongroom.settings import (
+    ConfigError,
+    Mode,
+    Settings,
+    load_settings,
+    unknown_environment_names,
+)
 from strongroom.sharing import link_views
 from strongroom.sharing import public as share_public
 from strongroom.sharing import views as sharing_views
 from strongroom.sharing import web as sharing_web
-from strongroom.web import views as web_views
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ledger_views.bp)
     app.register_blueprint(files_views.bp)
     app.register_blueprint(sharing_views.bp)
-    app.register_blueprint(web_views.bp)
+    app.register_blueprint(web.bp)
     app.register_blueprint(link_views.bp)
     app.register_blueprint(share_public.bp)
     deps = AuthDeps.from_settings(settings)
@@ -136,6 +141,14 @@ def _configure(app: APIFlask, settings: Settings) -> None:
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     app.config.update(
         SECRET_KEY=secret,
+        # Flask's signed cookie carries only flash messages between a form and the
+        # page after it; the sign-in session is Strongroom's own cookie.
+        SESSION_COOKIE_NAME="strongroom_flash",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies(
+            development=settings.mode is Mode.DEVELOPMENT
+        ),
         DEBUG=settings.debug,
         STRONGROOM_MODE=settings.mode,
         # The ceiling for any body; each route lowers it (see bodies.accepts_body).

@@ -1,0 +1,158 @@
+"""Sign-in (with its 2FA step), sign-out and the home page.
+
+Views are thin: they call the same services as the JSON API and render templates.
+A failed form is shown again with what was typed (never a secret) and a
+plain-language message.
+
+The sign-in form has no session yet, so its CSRF token is a double-submit one: a
+random value in a ``SameSite=Strict``, HttpOnly cookie and in the form, compared in
+constant time. That stops a forged cross-site sign-in into the attacker's account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Response, render_template, request, url_for
+
+from strongroom.auth import accounts
+from strongroom.auth.authn import (
+    CSRF_FORM_FIELD,
+    clear_session_cookie,
+    current_principal,
+    get_deps,
+    require_principal,
+    set_session_cookie,
+)
+from strongroom.auth.exceptions import InvalidCode, InvalidCredentials, Throttled
+from strongroom.auth.policy import login_required, public
+from strongroom.auth.tokens import tokens_equal
+from strongroom.bodies import accepts_body
+from strongroom.context import db_session
+from strongroom.ratelimit import client_ip, route_limit
+from strongroom.settings import Mode
+from strongroom.web.blueprint import FORM, bp, see_other
+
+LOGIN_CSRF_COOKIE = "strongroom_login_csrf"
+
+
+def _client() -> accounts.Client:
+    return accounts.Client(ip=client_ip(), user_agent=request.user_agent.string or "")
+
+
+@bp.get("/")
+@public("web:home")
+def home() -> Response:
+    target = "web.files" if current_principal() is not None else "web.login_page"
+    return see_other(url_for(target))
+
+
+def _login_form(*, status: int = 200, **context: Any) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    page = render_template("login.html", login_csrf=token, **context)
+    response = Response(page, status=status, mimetype="text/html")
+    settings = get_deps().settings
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/login",
+        secure=settings.secure_cookies(development=settings.mode is Mode.DEVELOPMENT),
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+def _login_csrf_ok() -> bool:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = request.form.get(CSRF_FORM_FIELD, "")
+    return bool(cookie) and bool(sent) and tokens_equal(cookie, sent)
+
+
+@bp.get("/login")
+@public("web:login:form")
+def login_page() -> Response:
+    return _login_form()
+
+
+@bp.post("/login")
+@public("web:login")
+@accepts_body(FORM)
+@route_limit("signin-ip")
+def login() -> Response:
+    username = request.form.get("username", "")[:256]
+    if not _login_csrf_ok():
+        return _login_form(status=400, username=username,
+                           error="The form expired. Please try again.")  # fmt: skip
+    db = db_session()
+    try:
+        result = accounts.sign_in(
+            db, get_deps(), username=username,
+            password=request.form.get("password", "")[:1024], client=_client(),
+        )  # fmt: skip
+        db.commit()
+    except InvalidCredentials:
+        db.commit()
+        return _login_form(status=401, username=username,
+                           error="That username and password do not match.")  # fmt: skip
+    except Throttled as err:
+        db.commit()
+        return _login_form(status=429, username=username, error=_wait_message(err))
+    if isinstance(result, accounts.ChallengeIssued):
+        return _login_form(challenge=result.challenge, username=username)
+    return _signed_in(result)
+
+
+@bp.post("/login/totp")
+@public("web:login:totp")
+@accepts_body(FORM)
+@route_limit("signin-ip")
+def login_totp() -> Response:
+    challenge = request.form.get("challenge", "")[:256]
+    username = request.form.get("username", "")[:256]
+    if not _login_csrf_ok():
+        return _login_form(status=400, error="The form expired. Please sign in again.")
+    code = request.form.get("code", "").strip()[:64]
+    db = db_session()
+    try:
+        signed = accounts.sign_in_second_step(
+            db, get_deps(), client=_client(), challenge=challenge,
+            code=code or None, recovery_code=None,
+        )  # fmt: skip
+        db.commit()
+    except (InvalidCode, InvalidCredentials):
+        db.commit()
+        return _login_form(status=401, challenge=challenge, username=username,
+                           error="That code is not right, or the sign-in expired.")  # fmt: skip
+    except Throttled as err:
+        db.commit()
+        return _login_form(status=429, challenge=challenge, username=username,
+                           error=_wait_message(err))  # fmt: skip
+    return _signed_in(signed)
+
+
+def _wait_message(err: Throttled) -> str:
+    return f"Too many attempts. Please wait {err.retry_after} seconds and try again."
+
+
+def _signed_in(signed: accounts.SignedIn) -> Response:
+    response = see_other(url_for("web.files"))
+    set_session_cookie(response, get_deps(), signed.token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@bp.post("/logout")
+@login_required("web:logout", tokens=False, while_restricted=True)
+@accepts_body(FORM)
+def logout() -> Response:
+    principal = require_principal()
+    db = db_session()
+    if principal.session is not None:
+        accounts.sign_out(db, get_deps(), session=principal.session)
+        db.commit()
+    response = see_other(url_for("web.login_page"))
+    clear_session_cookie(response, get_deps())
+    return response
