@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -106,11 +107,20 @@ def watch() -> ConsoleWatch:
 
 
 def new_context(
-    browser: Browser, server: LiveServer, watch: ConsoleWatch, *, javascript: bool = True
+    browser: Browser,
+    server: LiveServer,
+    watch: ConsoleWatch,
+    *,
+    javascript: bool = True,
+    scheme: Literal["light", "dark"] = "light",
 ) -> BrowserContext:
     """A fresh browser profile (no cookies, no storage) watched for console errors."""
     context = browser.new_context(
-        base_url=server.url, viewport=WIDE, accept_downloads=True, java_script_enabled=javascript
+        base_url=server.url,
+        viewport=WIDE,
+        accept_downloads=True,
+        java_script_enabled=javascript,
+        color_scheme=scheme,
     )
     context.set_default_timeout(10_000)
     context.on("console", watch.record)
