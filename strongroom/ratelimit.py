@@ -76,6 +76,10 @@ LIMITS: dict[str, NamedLimit] = {
             "Too many registrations from your network; try again later.",
         ),
         NamedLimit(
+            "password-check-ip", "rate_limit_password_check_ip", "ip", "requests",
+            "Too many password checks from your network; wait a moment and try again.",
+        ),
+        NamedLimit(
             "2fa-account", "rate_limit_2fa_account", "account", "failures",
             "Too many wrong codes; wait and try again.",
         ),

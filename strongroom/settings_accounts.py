@@ -96,6 +96,11 @@ class AccountSettings(BaseSettings):
     rate_limit_register_ip: str = Field(
         "5/hour", description="Registrations per client IP." + RATE_LIMIT_HELP
     )
+    rate_limit_password_check_ip: str = Field(
+        "60/minute",
+        description="Password-strength checks (`POST /api/v1/auth/password-check`, the "
+        "registration page's live feedback) per client IP." + RATE_LIMIT_HELP,
+    )
     rate_limit_2fa_account: str = Field(
         "5 per 5 minutes",
         description="Wrong 2FA or recovery codes per account." + RATE_LIMIT_HELP,
@@ -124,6 +129,7 @@ class AccountSettings(BaseSettings):
         "rate_limit_signin_ip",
         "rate_limit_signin_account_ip",
         "rate_limit_register_ip",
+        "rate_limit_password_check_ip",
         "rate_limit_2fa_account",
         "rate_limit_token_failures_ip",
         "rate_limit_password_change",
@@ -172,6 +178,7 @@ RateLimitSetting = Literal[
     "rate_limit_signin_ip",
     "rate_limit_signin_account_ip",
     "rate_limit_register_ip",
+    "rate_limit_password_check_ip",
     "rate_limit_2fa_account",
     "rate_limit_token_failures_ip",
     "rate_limit_password_change",

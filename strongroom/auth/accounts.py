@@ -359,13 +359,27 @@ def require_recent_authentication(
     Within ``REAUTH_WINDOW`` of signing in the session itself is proof enough; after
     it, someone who picked up an unattended session must still know the password.
     """
-    if deps.now() - session.created_at <= REAUTH_WINDOW:
+    if not needs_reauthentication(deps, session=session):
         return
     if password is None:
         raise ReauthenticationRequired(
             "Confirm with your current password (`current_password`) to do this."
         )
     check_password(db, deps, user=user, password=password)
+
+
+def needs_reauthentication(deps: AuthDeps, *, session: AuthSession) -> bool:
+    """Whether a sensitive addition on ``session`` must be confirmed with the password."""
+    return deps.now() - session.created_at > REAUTH_WINDOW
+
+
+def rotate_session(
+    db: Session, deps: AuthDeps, *, session: AuthSession, user: User, ip: str
+) -> SignedIn:
+    """A fresh session token after a privilege change; the old token stops working."""
+    new = sessions.create_session(db, deps, user=user, user_agent=session.user_agent, ip=ip)
+    db.delete(session)
+    return SignedIn(new.token, new.session, user)
 
 
 def set_password(

@@ -32,6 +32,19 @@ class Verdict:
     needs_rehash: bool = False
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """What the policy thinks of a password: every reason it is refused (none when it
+    is accepted) and zxcvbn's score from 0 (guessable) to 4, for a strength meter."""
+
+    reasons: list[str]
+    score: int
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.reasons
+
+
 class Passwords:
     """Hashes and verifies passwords with the configured Argon2id parameters."""
 
@@ -67,25 +80,39 @@ class Passwords:
         if reasons:
             raise PasswordRejected(reasons)
 
+    def assess(self, password: str, *, username: str) -> Assessment:
+        """The policy's verdict with a strength score, for live feedback while typing
+        (the same rules ``check_policy`` enforces, so the meter never disagrees)."""
+        return assess(password, username=username, min_length=self.min_length)
+
 
 def policy_problems(password: str, *, username: str, min_length: int) -> list[str]:
     """Each reason ``password`` breaks the policy, as sentences for the person typing it."""
+    return assess(password, username=username, min_length=min_length).reasons
+
+
+def assess(password: str, *, username: str, min_length: int) -> Assessment:
+    """Every reason ``password`` breaks the policy, and zxcvbn's score (0-4)."""
     if len(password) < min_length:
-        return [f"Use at least {min_length} characters (a few words make a good password)."]
+        return Assessment(
+            [f"Use at least {min_length} characters (a few words make a good password)."], 0
+        )
     if len(password) > MAX_LENGTH:
-        return [f"Use at most {MAX_LENGTH} characters."]
+        return Assessment([f"Use at most {MAX_LENGTH} characters."], 0)
     reasons = []
     lowered = password.casefold()
     if username and username.casefold() in lowered:
         reasons.append("Do not use your username in the password.")
     if lowered in common_passwords():
         reasons.append("This password appears in lists of breached passwords; choose another.")
-    else:
-        result = zxcvbn(password[:_ZXCVBN_MAX_CHARS], user_inputs=[username, "strongroom"])
-        if result["guesses_log10"] < MIN_GUESSES_LOG10:
-            hint = result["feedback"].get("warning") or "It would be easy to guess."
-            reasons.append(f"{hint.rstrip('.')}. Add more words or characters.")
-    return reasons
+        return Assessment(reasons, 0)
+    result = zxcvbn(password[:_ZXCVBN_MAX_CHARS], user_inputs=[username, "strongroom"])
+    if result["guesses_log10"] < MIN_GUESSES_LOG10:
+        hint = result["feedback"].get("warning") or "It would be easy to guess."
+        reasons.append(f"{hint.rstrip('.')}. Add more words or characters.")
+    # A refused password never shows as strong, whatever zxcvbn alone would say.
+    score = int(result["score"]) if not reasons else min(int(result["score"]), 2)
+    return Assessment(reasons, score)
 
 
 @functools.cache

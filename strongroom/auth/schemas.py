@@ -72,6 +72,21 @@ class RegisterIn(InputSchema):
     invite = String(load_default=None, allow_none=True, validate=Length(max=MAX_TOKEN_LENGTH))
 
 
+class PasswordCheckIn(InputSchema):
+    password = Password()
+    username = String(
+        load_default="",
+        validate=Length(max=128),
+        metadata={"description": "The username it is for (a password may not contain it)"},
+    )
+
+
+class PasswordCheckOut(Schema):
+    acceptable = Boolean(metadata={"description": "Whether registration would accept it"})
+    score = Integer(metadata={"description": "Strength from 0 (guessable) to 4"})
+    feedback = List(String(), metadata={"description": "Why it is refused, one sentence each"})
+
+
 class LoginIn(InputSchema):
     username = Username()
     password = Password()

@@ -30,6 +30,8 @@ from strongroom.auth.schemas import (
     MeOut,
     NewTokenOut,
     PasswordChangeIn,
+    PasswordCheckIn,
+    PasswordCheckOut,
     RecoveryCodesOut,
     RegisterIn,
     SessionListOut,
@@ -88,6 +90,22 @@ def register(body: dict[str, Any]) -> Any:
     user = accounts.register(db, get_deps(), client=_client(), **body)
     db.commit()
     return user
+
+
+@bp.post("/auth/password-check")
+@public("account:password:check")
+@route_limit("password-check-ip")
+@bp.input(PasswordCheckIn, arg_name="body")
+@bp.output(PasswordCheckOut)
+@bp.doc(
+    summary="Check a password against the policy",
+    description="The rules registration and password changes apply (length, breached "
+    "passwords, zxcvbn, not the username), for live feedback while someone types. "
+    "Stores and logs nothing.",
+)
+def password_check(body: dict[str, Any]) -> Any:
+    verdict = get_deps().passwords.assess(body["password"], username=body["username"])
+    return {"acceptable": verdict.acceptable, "score": verdict.score, "feedback": verdict.reasons}
 
 
 @bp.post("/auth/login")
@@ -183,15 +201,10 @@ def _recently_authenticated(principal: Principal, password: str | None) -> None:
 
 
 def _rotate(principal: Principal) -> accounts.SignedIn:
-    """A fresh session token after a privilege change; the old token stops working."""
-    db = db_session()
-    old = principal.session
-    assert old is not None  # noqa: S101
-    new = sessions.create_session(
-        db, get_deps(), user=principal.user, user_agent=old.user_agent, ip=client_ip()
+    assert principal.session is not None  # noqa: S101  # sessions-only routes
+    return accounts.rotate_session(
+        db_session(), get_deps(), session=principal.session, user=principal.user, ip=client_ip()
     )
-    db.delete(old)
-    return accounts.SignedIn(new.token, new.session, principal.user)
 
 
 @bp.post("/me/password")
