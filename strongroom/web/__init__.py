@@ -3,7 +3,7 @@
 Importing the package registers every page module's routes on ``blueprint.bp``.
 """
 
-from strongroom.web import files, signin
+from strongroom.web import account, account_security, account_tokens, files, signin
 from strongroom.web.blueprint import bp
 
-__all__ = ["bp", "files", "signin"]
+__all__ = ["account", "account_security", "account_tokens", "bp", "files", "signin"]

@@ -18,7 +18,11 @@ from typing import Any
 from flask import Blueprint, Response, flash, render_template, request, url_for
 
 from strongroom.auth.authn import csrf_token, current_principal, get_deps
-from strongroom.auth.exceptions import Unauthenticated
+from strongroom.auth.exceptions import (
+    PasswordChangeRequired,
+    TwoFactorSetupRequired,
+    Unauthenticated,
+)
 
 bp = Blueprint("web", __name__)
 FORM = "application/x-www-form-urlencoded"
@@ -46,6 +50,20 @@ def _page_headers(response: Response) -> Response:
 def _to_sign_in(_err: Unauthenticated) -> Response:
     """A page that needs a signed-in user sends the others to the sign-in page."""
     return see_other(url_for("web.login_page"))
+
+
+# A restricted account (a temporary password, or 2FA required and not set up) may only
+# open the pages that lift the restriction: any other page sends it there, with why.
+@bp.errorhandler(PasswordChangeRequired)
+def _to_password_change(_err: PasswordChangeRequired) -> Response:
+    flash("Your password is temporary: choose your own password to continue.", ALERT)
+    return see_other(url_for("web.account", _anchor="password"))
+
+
+@bp.errorhandler(TwoFactorSetupRequired)
+def _to_two_factor_setup(_err: TwoFactorSetupRequired) -> Response:
+    flash("Your account must use two-factor authentication: set it up to continue.", ALERT)
+    return see_other(url_for("web.security", _anchor="two-factor"))
 
 
 def see_other(location: str) -> Response:

@@ -25,7 +25,7 @@ from strongroom.auth.authn import (
     require_principal,
     set_session_cookie,
 )
-from strongroom.auth.exceptions import InvalidCode, InvalidCredentials, Throttled
+from strongroom.auth.exceptions import ChallengeExpired, InvalidCode, InvalidCredentials, Throttled
 from strongroom.auth.policy import login_required, public
 from strongroom.auth.tokens import tokens_equal
 from strongroom.bodies import accepts_body
@@ -37,7 +37,8 @@ from strongroom.web.blueprint import FORM, bp, see_other
 LOGIN_CSRF_COOKIE = "strongroom_login_csrf"
 
 
-def _client() -> accounts.Client:
+def client_info() -> accounts.Client:
+    """Where the request comes from, for the session, the limits and the audit trail."""
     return accounts.Client(ip=client_ip(), user_agent=request.user_agent.string or "")
 
 
@@ -48,16 +49,18 @@ def home() -> Response:
     return see_other(url_for(target))
 
 
-def _login_form(*, status: int = 200, **context: Any) -> Response:
+def anonymous_form(template: str, *, path: str, status: int = 200, **context: Any) -> Response:
+    """A page whose form is sent before there is a session (sign-in, registration):
+    its CSRF token is the double-submit one, in a cookie scoped to ``path``."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    page = render_template("login.html", login_csrf=token, **context)
+    page = render_template(template, login_csrf=token, **context)
     response = Response(page, status=status, mimetype="text/html")
     settings = get_deps().settings
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
         max_age=3600,
-        path="/login",
+        path=path,
         secure=settings.secure_cookies(development=settings.mode is Mode.DEVELOPMENT),
         httponly=True,
         samesite="Strict",
@@ -65,16 +68,25 @@ def _login_form(*, status: int = 200, **context: Any) -> Response:
     return response
 
 
-def _login_csrf_ok() -> bool:
+def anonymous_csrf_ok() -> bool:
+    """Whether the form's token matches the double-submit cookie of ``anonymous_form``."""
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     sent = request.form.get(CSRF_FORM_FIELD, "")
     return bool(cookie) and bool(sent) and tokens_equal(cookie, sent)
 
 
+def _login_form(*, status: int = 200, **context: Any) -> Response:
+    registration = get_deps().settings.registration != "closed"
+    return anonymous_form(
+        "login.html", path="/login", status=status, registration=registration, **context
+    )
+
+
 @bp.get("/login")
 @public("web:login:form")
 def login_page() -> Response:
-    return _login_form()
+    # Registration sends people here with their new username filled in.
+    return _login_form(username=request.args.get("username", "")[:32])
 
 
 @bp.post("/login")
@@ -83,14 +95,14 @@ def login_page() -> Response:
 @route_limit("signin-ip")
 def login() -> Response:
     username = request.form.get("username", "")[:256]
-    if not _login_csrf_ok():
+    if not anonymous_csrf_ok():
         return _login_form(status=400, username=username,
                            error="The form expired. Please try again.")  # fmt: skip
     db = db_session()
     try:
         result = accounts.sign_in(
             db, get_deps(), username=username,
-            password=request.form.get("password", "")[:1024], client=_client(),
+            password=request.form.get("password", "")[:1024], client=client_info(),
         )  # fmt: skip
         db.commit()
     except InvalidCredentials:
@@ -112,20 +124,26 @@ def login() -> Response:
 def login_totp() -> Response:
     challenge = request.form.get("challenge", "")[:256]
     username = request.form.get("username", "")[:256]
-    if not _login_csrf_ok():
+    if not anonymous_csrf_ok():
         return _login_form(status=400, error="The form expired. Please sign in again.")
     code = request.form.get("code", "").strip()[:64]
+    recovery = request.form.get("recovery_code", "").strip()[:64]
     db = db_session()
     try:
         signed = accounts.sign_in_second_step(
-            db, get_deps(), client=_client(), challenge=challenge,
-            code=code or None, recovery_code=None,
+            db, get_deps(), client=client_info(), challenge=challenge,
+            code=None if recovery else code or None, recovery_code=recovery or None,
         )  # fmt: skip
         db.commit()
+    except ChallengeExpired:
+        db.commit()
+        expired = "The sign-in expired. Please enter your password again."
+        return _login_form(status=401, username=username, error=expired)
     except (InvalidCode, InvalidCredentials):
         db.commit()
+        what = "recovery code" if recovery else "code"
         return _login_form(status=401, challenge=challenge, username=username,
-                           error="That code is not right, or the sign-in expired.")  # fmt: skip
+                           recovery=bool(recovery), error=f"That {what} is not right.")  # fmt: skip
     except Throttled as err:
         db.commit()
         return _login_form(status=429, challenge=challenge, username=username,

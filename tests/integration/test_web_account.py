@@ -3,11 +3,20 @@ and the password-check endpoint their strength meter asks."""
 
 from __future__ import annotations
 
+import html
+import re
+from typing import Any
+
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
-from tests.auth_helpers import STRONG_PASSWORD
+from strongroom.admin import services as admin_services
+from strongroom.auth.authn import DEPS_KEY
+from strongroom.auth.models import Role, User
+from strongroom.context import get_database
+from tests.auth_helpers import STRONG_PASSWORD, SignedIn, make_admin, new_account, unique_name
 from tests.conftest import AppFactory
 from tests.integration.test_auth_logging import Secrets, assert_no_leaks, logging_app
 
@@ -90,3 +99,230 @@ def test_password_check_is_in_the_openapi_document(client: FlaskClient) -> None:
     assert "429" in operation["responses"]
     schema = spec["components"]["schemas"]["PasswordCheckOut"]
     assert set(schema["properties"]) == {"acceptable", "score", "feedback"}
+
+
+# --- pages: helpers ---------------------------------------------------------------------------
+
+
+def hidden(page: TestResponse, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page.get_data(as_text=True))
+    assert found, f"no hidden field {name}"
+    return found.group(1)
+
+
+def web_sign_in(browser: FlaskClient, username: str, password: str = STRONG_PASSWORD) -> None:
+    form = browser.get("/login")
+    signed = browser.post(
+        "/login",
+        data={"csrf_token": hidden(form, "csrf_token"), "username": username, "password": password},
+    )
+    assert signed.status_code == 303, signed.get_data(as_text=True)
+
+
+def post_form(browser: FlaskClient, path: str, page_path: str, **fields: Any) -> TestResponse:
+    """Submit a form of a signed-in page with that page's CSRF token."""
+    token = hidden(browser.get(page_path), "csrf_token")
+    return browser.post(path, data={"csrf_token": token, **fields})
+
+
+def text(response: TestResponse) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+REGISTRATION = {
+    "username": "",  # a fresh one each time: the test database outlives a test
+    "display_name": "Harriet Vane",
+    "email": "harriet@example.org",
+    "password": STRONG_PASSWORD,
+    "confirm_password": STRONG_PASSWORD,
+}
+
+
+def register_page(browser: FlaskClient, path: str = "/register", **fields: str) -> TestResponse:
+    form = browser.get(path)
+    fields = {**REGISTRATION, "username": unique_name("hv"), **fields}
+    return browser.post("/register", data={"csrf_token": hidden(form, "csrf_token"), **fields})
+
+
+# --- registration -------------------------------------------------------------------------------
+
+
+def test_registering_lands_on_sign_in_with_a_welcome(app: APIFlask) -> None:
+    browser = app.test_client()
+    form = browser.get("/register")
+    page = form.get_data(as_text=True)
+    assert form.status_code == 200
+    for attribute in ('autocomplete="username"', 'autocomplete="new-password"',
+                      'autocomplete="email"', 'data-strength="#password-strength"'):  # fmt: skip
+        assert attribute in page, attribute
+    assert "invite" not in page  # open registration asks for no invitation
+    name = unique_name("harriet")
+    done = register_page(browser, username=name)
+    assert done.status_code == 303
+    assert done.headers["Location"] == f"/login?username={name}"
+    landed = text(browser.get(done.headers["Location"]))
+    assert f"Welcome to Strongroom, {name}!" in landed
+    assert f'value="{name}"' in landed
+    web_sign_in(browser, name)
+    me = browser.get(f"{API}/me").get_json()
+    assert (me["display_name"], me["email"]) == ("Harriet Vane", "harriet@example.org")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"username": "Bad Name!"}, "username", "A username needs 3-32 characters"),
+        ({"username": ""}, "username", "Choose a username."),
+        ({"email": "not-an-email"}, "email", "Not a valid email address."),
+        ({"display_name": "tab\there"}, "display_name", "Control or invisible characters"),
+        ({"password": "short", "confirm_password": "short"}, "password", "at least 12"),
+        ({"confirm_password": "something-else-entirely"}, "confirm_password", "not the same"),
+        (
+            {
+                "username": "harriet",
+                "password": "harriet-harriet-97-x",
+                "confirm_password": "harriet-harriet-97-x",
+            },
+            "password",
+            "Do not use your username",
+        ),
+    ],
+)
+def test_a_refused_registration_explains_and_keeps_what_was_typed(
+    app: APIFlask, fields: dict[str, str], field: str, message: str
+) -> None:
+    refused = register_page(app.test_client(), **fields)
+    page = text(refused)
+    assert refused.status_code == 422
+    assert message in page
+    assert f'aria-describedby="{field}' in page or f"{field}-errors" in page
+    typed = {**REGISTRATION, **fields}
+    for kept in ("display_name", "email"):
+        assert f'value="{typed[kept]}"' in page, kept
+    assert STRONG_PASSWORD not in page  # never a password back
+    assert fields.get("password", STRONG_PASSWORD) not in page.split("</h1>")[1].split("<label")[0]
+
+
+def test_a_taken_username_is_refused(app: APIFlask, alice: SignedIn) -> None:
+    refused = register_page(app.test_client(), username=alice.username)
+    assert refused.status_code == 422
+    assert "That username is taken" in text(refused)
+
+
+def test_registration_needs_the_form_token(app: APIFlask) -> None:
+    refused = app.test_client().post("/register", data=REGISTRATION)
+    assert refused.status_code == 400
+    assert "The form expired" in text(refused)
+
+
+def test_closed_registration_says_so(make_app: AppFactory) -> None:
+    browser = make_app(registration="closed").test_client()
+    page = text(browser.get("/register"))
+    assert "Registration is closed on this server" in page
+    assert "<form" not in page.split("<main")[1]
+    assert "Create an account" not in text(browser.get("/login"))
+
+
+def test_invite_registration(make_app: AppFactory) -> None:
+    app = make_app(registration="invite")
+    with app.app_context(), get_database().session() as db:
+        token, _ = admin_services.create_invite(
+            db, app.extensions[DEPS_KEY], actor_id=None, note="", role=Role.USER
+        )
+        db.commit()
+    browser = app.test_client()
+    assert "Create an account" in text(browser.get("/login"))
+    without = register_page(browser)
+    assert without.status_code == 403
+    assert "needs a valid invitation" in text(without)
+    form = browser.get(f"/register?invite={token}")
+    assert f'value="{token}"' in text(form)
+    done = register_page(browser, f"/register?invite={token}", invite=token)
+    assert done.status_code == 303, text(done)
+
+
+# --- the account page and the password -------------------------------------------------------
+
+
+def test_the_account_page_shows_the_profile(app: APIFlask, alice: SignedIn) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    page = text(browser.get("/account"))
+    assert alice.username in page
+    assert "Change your password" in page
+    assert 'autocomplete="current-password"' in page
+    assert 'href="/account"' in page  # the nav link
+    assert app.test_client().get("/account").headers["Location"] == "/login"
+
+
+def test_changing_the_password_ends_other_sessions(app: APIFlask, alice: SignedIn) -> None:
+    browser, other = app.test_client(), app.test_client()
+    web_sign_in(browser, alice.username)
+    web_sign_in(other, alice.username)
+    new = "copper-kettle-meadow-52"
+    changed = post_form(browser, "/account/password", "/account", current_password=STRONG_PASSWORD,
+                        new_password=new, confirm_password=new)  # fmt: skip
+    assert changed.status_code == 303
+    assert "Your password was changed" in text(browser.get("/account"))
+    assert other.get("/account").status_code == 303  # signed out
+    assert (
+        app.test_client()
+        .post(f"{API}/auth/login", json={"username": alice.username, "password": new})
+        .status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"current_password": "wrong-password-123"}, "That is not your current password."),
+        ({"current_password": ""}, "Enter your current password."),
+        ({"new_password": "short", "confirm_password": "short"}, "at least 12"),
+        ({"confirm_password": "no-match-at-all-here"}, "not the same"),
+        ({"new_password": STRONG_PASSWORD, "confirm_password": STRONG_PASSWORD}, "must differ"),
+    ],
+)
+def test_a_refused_password_change_explains(
+    app: APIFlask, alice: SignedIn, fields: dict[str, str], message: str
+) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    new = "copper-kettle-meadow-52"
+    sent = {"current_password": STRONG_PASSWORD, "new_password": new, "confirm_password": new}
+    refused = post_form(browser, "/account/password", "/account", **{**sent, **fields})
+    assert refused.status_code == 422
+    assert message in text(refused)
+    assert new not in text(refused)
+    assert 'value="wrong-password-123"' not in text(refused)
+
+
+def test_a_temporary_password_sends_every_page_to_the_change(app: APIFlask) -> None:
+    admin = make_admin(app)
+    with app.app_context(), get_database().session() as db:
+        db.query(User).filter_by(username=admin.username).one().must_change_password = True
+        db.commit()
+    browser = app.test_client()
+    web_sign_in(browser, admin.username)
+    sent = browser.get("/files")
+    assert sent.status_code == 303
+    assert sent.headers["Location"] == "/account#password"
+    page = text(browser.get("/account"))
+    assert "Your password is temporary" in page
+    assert "temporary. Choose your own" in page
+    new = "copper-kettle-meadow-52"
+    post_form(browser, "/account/password", "/account", current_password=STRONG_PASSWORD,
+              new_password=new, confirm_password=new)  # fmt: skip
+    assert browser.get("/files").status_code == 200
+
+
+def test_required_two_factor_sends_pages_to_the_set_up(make_app: AppFactory) -> None:
+    app = make_app(require_2fa="everyone")
+    username = new_account(app.test_client(), "held").username
+    browser = app.test_client()
+    web_sign_in(browser, username)
+    sent = browser.get("/files")
+    assert sent.headers["Location"] == "/account/security#two-factor"
+    page = text(browser.get(sent.headers["Location"]))
+    assert "must use two-factor authentication" in page
+    assert browser.get("/account/tokens").status_code == 303

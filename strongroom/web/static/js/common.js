@@ -4,7 +4,7 @@
 //   <button data-copy="text"> or data-copy-from="#id"  copies to the clipboard
 //   <time datetime="...">  is shown in the reader's own time zone
 
-function announce(target, message) {
+export function announce(target, message) {
   const live = target.closest("[aria-live]") || document.querySelector(".flashes");
   if (!live) return;
   const note = document.createElement("p");
