@@ -111,7 +111,7 @@ def _plain(field: object, messages: Any) -> str:
     if field == "name":
         return "Give the token a name (up to 100 characters, no control characters)."
     if field == "scopes":
-        return "Choose at least one thing the token may do."
+        return "Choose what the token may do: at least one of the listed rights."
     return " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
 
 

@@ -7,6 +7,7 @@ import html
 import re
 from typing import Any
 
+import pyotp
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
@@ -16,7 +17,14 @@ from strongroom.admin import services as admin_services
 from strongroom.auth.authn import DEPS_KEY
 from strongroom.auth.models import Role, User
 from strongroom.context import get_database
-from tests.auth_helpers import STRONG_PASSWORD, SignedIn, make_admin, new_account, unique_name
+from tests.auth_helpers import (
+    STRONG_PASSWORD,
+    FakeClock,
+    SignedIn,
+    make_admin,
+    new_account,
+    unique_name,
+)
 from tests.conftest import AppFactory
 from tests.integration.test_auth_logging import Secrets, assert_no_leaks, logging_app
 
@@ -326,3 +334,220 @@ def test_required_two_factor_sends_pages_to_the_set_up(make_app: AppFactory) -> 
     page = text(browser.get(sent.headers["Location"]))
     assert "must use two-factor authentication" in page
     assert browser.get("/account/tokens").status_code == 303
+
+
+# --- two-factor authentication ------------------------------------------------------------------
+
+
+def enable_2fa_by_page(browser: FlaskClient, clock: FakeClock) -> tuple[str, list[str]]:
+    """Turn 2FA on through the pages: the TOTP secret and the recovery codes shown."""
+    setup = post_form(browser, "/account/2fa/start", "/account/security")
+    assert setup.status_code == 200, text(setup)
+    assert setup.headers["Cache-Control"] == "no-store"
+    page = text(setup)
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
+    assert secret
+    assert 'src="data:image/svg+xml;base64,' in page
+    assert 'alt="QR code' in page
+    code = pyotp.TOTP(secret.group(1)).at(clock.now())
+    shown = browser.post("/account/2fa/confirm", data={"csrf_token": hidden(setup, "csrf_token"),
+                                                       "code": code})  # fmt: skip
+    assert shown.status_code == 200, text(shown)
+    assert shown.headers["Cache-Control"] == "no-store"
+    codes = re.search(r'<pre class="codes" id="recovery-codes">([^<]+)</pre>', text(shown))
+    assert codes
+    return secret.group(1), codes.group(1).split("\n")
+
+
+def test_two_factor_set_up_by_page(app: APIFlask, clock: FakeClock, alice: SignedIn) -> None:
+    browser, other = app.test_client(), app.test_client()
+    web_sign_in(browser, alice.username)
+    web_sign_in(other, alice.username)
+    wrong = post_form(browser, "/account/2fa/start", "/account/security")
+    refused = browser.post("/account/2fa/confirm", data={"csrf_token": hidden(wrong, "csrf_token"),
+                                                         "code": "000000"})  # fmt: skip
+    assert refused.status_code == 422
+    assert "That code is not right" in text(refused)
+    secret, codes = enable_2fa_by_page(browser, clock)
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
+    assert other.get("/account").status_code == 303  # sessions from before 2FA end
+    page = text(browser.get("/account/security"))  # this one goes on, with a new token
+    assert "On</strong> since" in page
+    assert "10 unused recovery codes left" in page
+    assert secret not in page
+    assert codes[0] not in page
+
+
+def test_sign_in_with_a_recovery_code(app: APIFlask, clock: FakeClock, alice: SignedIn) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    _, codes = enable_2fa_by_page(browser, clock)
+    fresh = app.test_client()
+    step = password_step(fresh, alice.username)
+    assert "Use a recovery code instead" in text(step)
+    fields = second_step_fields(step, alice.username)
+    wrong = fresh.post("/login/totp", data={**fields, "recovery_code": "aaaa-bbbb-cccc-dddd"})
+    assert wrong.status_code == 401
+    assert "That recovery code is not right." in text(wrong)
+    assert '<details class="recovery" open>' in text(wrong)
+    right = fresh.post("/login/totp", data={**fields, "recovery_code": codes[0].upper()})
+    assert right.status_code == 303
+    assert "9 unused recovery codes left" in text(fresh.get("/account/security"))
+    other = app.test_client()
+    fields = second_step_fields(password_step(other, alice.username), alice.username)
+    reused = other.post("/login/totp", data={**fields, "recovery_code": codes[0]})
+    assert reused.status_code == 401  # each code works once
+
+
+def password_step(browser: FlaskClient, username: str) -> TestResponse:
+    form = browser.get("/login")
+    fields = {"csrf_token": hidden(form, "csrf_token"), "username": username}
+    return browser.post("/login", data={**fields, "password": STRONG_PASSWORD})
+
+
+def second_step_fields(step: TestResponse, username: str) -> dict[str, str]:
+    return {"csrf_token": hidden(step, "csrf_token"), "challenge": hidden(step, "challenge"),
+            "username": username}  # fmt: skip
+
+
+def test_new_recovery_codes_and_turning_off(
+    app: APIFlask, clock: FakeClock, alice: SignedIn
+) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    secret, old = enable_2fa_by_page(browser, clock)
+    clock.advance(seconds=30)
+    code = pyotp.TOTP(secret).at(clock.now())
+    refused = post_form(browser, "/account/2fa/recovery-codes", "/account/security",
+                        password="wrong-password-here", code=code)  # fmt: skip
+    assert refused.status_code == 422
+    assert "The password or the code is not right." in text(refused)
+    clock.advance(seconds=30)
+    code = pyotp.TOTP(secret).at(clock.now())
+    renewed = post_form(browser, "/account/2fa/recovery-codes", "/account/security",
+                        password=STRONG_PASSWORD, code=code)  # fmt: skip
+    assert renewed.status_code == 200
+    assert "the old ones no longer work" in text(renewed)
+    assert old[0] not in text(renewed)
+    clock.advance(seconds=30)
+    off = post_form(browser, "/account/2fa/disable", "/account/security",
+                    password=STRONG_PASSWORD, code=pyotp.TOTP(secret).at(clock.now()))  # fmt: skip
+    assert off.status_code == 303
+    page = text(browser.get("/account/security"))
+    assert "Two-factor authentication is off." in page
+    assert "Set up two-factor authentication" in page
+
+
+def test_an_old_session_confirms_with_the_password(
+    app: APIFlask, clock: FakeClock, alice: SignedIn
+) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    assert 'name="current_password"' not in text(browser.get("/account/security"))
+    clock.advance(minutes=16)
+    page = browser.get("/account/security")
+    assert 'name="current_password"' in text(page)
+    refused = post_form(browser, "/account/2fa/start", "/account/security")
+    assert refused.status_code == 422
+    assert "Enter your current password correctly" in text(refused)
+    started = post_form(browser, "/account/2fa/start", "/account/security",
+                        current_password=STRONG_PASSWORD)  # fmt: skip
+    assert started.status_code == 200
+    assert 'id="totp-secret"' in text(started)
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def test_sessions_are_listed_and_can_be_signed_out(app: APIFlask, alice: SignedIn) -> None:
+    browser, phone, laptop = app.test_client(), app.test_client(), app.test_client()
+    web_sign_in(browser, alice.username)
+    web_sign_in(phone, alice.username)
+    web_sign_in(laptop, alice.username)
+    page = text(browser.get("/account/security"))
+    assert page.count("This device") == 1
+    revoke = re.findall(r'action="(/account/sessions/\d+/revoke)"', page)
+    assert len(revoke) == 3  # alice's API session, the phone and the laptop
+    one = post_form(browser, revoke[0], "/account/security")
+    assert one.status_code == 303
+    assert "That session was signed out." in text(browser.get("/account/security"))
+    rest = post_form(browser, "/account/sessions/revoke-others", "/account/security")
+    assert rest.status_code == 303
+    assert "Signed out 2 other sessions." in text(browser.get("/account/security"))
+    assert phone.get("/account").status_code == 303
+    assert laptop.get("/account").status_code == 303
+    assert browser.get("/account").status_code == 200
+
+
+def test_someone_elses_session_is_not_found(app: APIFlask, alice: SignedIn, bob: SignedIn) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    bobs = app.test_client().get(f"{API}/me/sessions", headers=bob.bearer).get_json()
+    target = bobs["sessions"][0]["id"]
+    refused = post_form(browser, f"/account/sessions/{target}/revoke", "/account/security")
+    assert refused.status_code == 404
+    assert app.test_client().get(f"{API}/me", headers=bob.bearer).status_code == 200
+
+
+# --- personal access tokens -------------------------------------------------------------------
+
+
+def test_a_token_is_shown_once_works_and_can_be_revoked(app: APIFlask, alice: SignedIn) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    page = text(browser.get("/account/tokens"))
+    assert "You have no active tokens." in page
+    assert 'value="admin"' not in page  # not an admin: no admin scope offered
+    made = post_form(browser, "/account/tokens", "/account/tokens", name="backup script",
+                     scopes=["files:read", "files:write"], lifetime="30")  # fmt: skip
+    assert made.status_code == 201
+    assert made.headers["Cache-Control"] == "no-store"
+    token = re.search(r'id="new-token" class="secret" value="(srp_[^"]+)"', text(made))
+    assert token
+    me = app.test_client().get(f"{API}/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert me.get_json()["scopes"] == ["files:read", "files:write"]
+    listed = text(browser.get("/account/tokens"))
+    assert "backup script" in listed
+    assert token.group(1) not in listed
+    assert "files:read, files:write" in listed
+    revoke = re.search(r'action="(/account/tokens/\d+/revoke)"', listed)
+    assert revoke
+    assert post_form(browser, revoke.group(1), "/account/tokens").status_code == 303
+    assert "The token was revoked" in text(browser.get("/account/tokens"))
+    gone = app.test_client().get(f"{API}/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert gone.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "", "scopes": ["files:read"]}, "Give the token a name"),
+        ({"name": "cron", "scopes": []}, "Choose what the token may do"),
+        ({"name": "cron", "scopes": ["root"]}, "Choose what the token may do"),
+        ({"name": "bell\x07", "scopes": ["files:read"]}, "Give the token a name"),
+    ],
+)
+def test_a_refused_token_explains_and_keeps_the_form(
+    app: APIFlask, alice: SignedIn, fields: dict[str, Any], message: str
+) -> None:
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    refused = post_form(browser, "/account/tokens", "/account/tokens", lifetime="365", **fields)
+    assert refused.status_code == 422
+    page = text(refused)
+    assert message in page
+    assert '<option value="365" selected>' in page
+    if fields["name"] == "cron":
+        assert 'value="cron"' in page
+
+
+def test_someone_elses_token_is_not_found(app: APIFlask, alice: SignedIn, bob: SignedIn) -> None:
+    made = app.test_client().post(f"{API}/me/tokens", headers=bob.bearer,
+                                  json={"name": "bob's", "scopes": ["files:read"]})  # fmt: skip
+    browser = app.test_client()
+    web_sign_in(browser, alice.username)
+    target = made.get_json()["id"]
+    assert (
+        post_form(browser, f"/account/tokens/{target}/revoke", "/account/tokens").status_code == 404
+    )
