@@ -3,8 +3,10 @@
 Domain packages raise their own exception families; the table ``PROBLEMS`` below
 maps each family to a stable problem type, a status and a title, so a view never
 builds an error response by hand. API clients (anything under ``/api/``, the health
-endpoints, or a client that prefers JSON) get problem+json; browsers get a plain
-HTML page. Outside development no response ever carries a stack trace.
+endpoints, or a client that prefers JSON) get problem+json; browsers get an HTML
+page, drawn by the web package's error page (``ERROR_PAGE``) in the site's layout, or
+the bare page here when there is none or it fails. Outside development no response
+ever carries a stack trace.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from apiflask.exceptions import HTTPError, _ValidationError
-from flask import Flask, Response, current_app, json, render_template, request
+from flask import Flask, Response, current_app, json, request
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from strongroom.auth import exceptions as auth
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "urn:strongroom:problem:"
 PROBLEM_MIMETYPE = "application/problem+json"
 _JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz")
+# app.extensions key of the HTML error page renderer:
+# (problem, detail, request_id, headers) -> HTML. The web package installs one.
+ERROR_PAGE = "strongroom.error_page"
 
 
 @dataclass(frozen=True)
@@ -199,11 +205,34 @@ def problem_response(
             json.dumps(body), status=problem.status, mimetype=PROBLEM_MIMETYPE
         )
     else:
-        page = render_template("error.html", problem=problem, detail=detail, request_id=request_id)
+        render = current_app.extensions.get(ERROR_PAGE)
+        page = (
+            render(problem, detail, request_id, headers or {})
+            if render is not None
+            else bare_error_page(problem, detail, request_id, "")
+        )
         response = current_app.response_class(page, status=problem.status, mimetype="text/html")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def bare_error_page(problem: ProblemType, detail: str, request_id: str, advice: str) -> str:
+    """An error page that needs no template, no database and no user: the fallback
+    when the site's error page cannot be drawn."""
+    stylesheet = escape(f"{request.script_root}/static/strongroom.css")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{problem.status} {escape(problem.title)} · Strongroom</title>"
+        f'<link rel="stylesheet" href="{stylesheet}"></head><body>'
+        f'<main class="error-page"><p class="error-code">{problem.status}</p>'
+        f"<h1>{escape(problem.title)}</h1><p>{escape(detail)}</p>"
+        + (f"<p>{escape(advice)}</p>" if advice else "")
+        + f'<p class="muted">Request id: <code>{escape(request_id)}</code></p>'
+        f'<p><a href="{escape(request.script_root)}/">Back to Strongroom</a></p>'
+        "</main></body></html>\n"
+    )
 
 
 def _handle_domain_error(exc: StrongroomError) -> Response:

@@ -124,3 +124,17 @@ def readiness(checks: list[Callable[[], list[CheckResult]]]) -> Readiness:
     for check in checks:
         results.extend(check())
     return Readiness(results)
+
+
+def check_everything(
+    engine: Engine, *, data_dir: Path, store: BlobStore, redis_url: str | None
+) -> Readiness:
+    """Every check of this process: ``/readyz`` answers with it, admins see it."""
+    checks: list[Callable[[], list[CheckResult]]] = [
+        lambda: check_database(engine),
+        lambda: [check_data_dir(data_dir)],
+        lambda: [check_blob_store(store)],
+    ]
+    if redis_url:
+        checks.append(lambda: [check_redis(redis_url)])
+    return readiness(checks)

@@ -46,16 +46,11 @@ _NOT_READY_RESPONSE: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]]
     responses=_NOT_READY_RESPONSE,
 )
 def readyz() -> tuple[dict[str, Any], int]:
-    engine = get_database().engine
     settings = get_settings()
-    checks = [
-        lambda: services.check_database(engine),
-        lambda: [services.check_data_dir(settings.data_dir)],
-        lambda: [services.check_blob_store(get_file_deps().store)],
-    ]
-    if settings.redis_url:
-        checks.append(lambda: [services.check_redis(settings.redis_url)])
-    result = services.readiness(checks)
+    result = services.check_everything(
+        get_database().engine, data_dir=settings.data_dir, store=get_file_deps().store,
+        redis_url=settings.redis_url,
+    )  # fmt: skip
     body = {
         "status": "ready" if result.ready else "unready",
         "failing": result.failing,

@@ -3,7 +3,28 @@
 Importing the package registers every page module's routes on ``blueprint.bp``.
 """
 
-from strongroom.web import account, account_security, account_tokens, files, signin
+from strongroom.web import (
+    account,
+    account_security,
+    account_tokens,
+    admin,
+    admin_status,
+    admin_user,
+    error_page,
+    files,
+    signin,
+)
 from strongroom.web.blueprint import bp
 
-__all__ = ["account", "account_security", "account_tokens", "bp", "files", "signin"]
+__all__ = [
+    "account",
+    "account_security",
+    "account_tokens",
+    "admin",
+    "admin_status",
+    "admin_user",
+    "bp",
+    "error_page",
+    "files",
+    "signin",
+]
