@@ -3,7 +3,30 @@
 Importing the package registers every page module's routes on ``blueprint.bp``.
 """
 
-from strongroom.web import account, account_security, account_tokens, files, ledger, signin
+from strongroom.web import (
+    account,
+    account_security,
+    account_tokens,
+    admin,
+    admin_status,
+    admin_user,
+    error_page,
+    files,
+    ledger,
+    signin,
+)
 from strongroom.web.blueprint import bp
 
-__all__ = ["account", "account_security", "account_tokens", "bp", "files", "ledger", "signin"]
+__all__ = [
+    "account",
+    "account_security",
+    "account_tokens",
+    "admin",
+    "admin_status",
+    "admin_user",
+    "bp",
+    "error_page",
+    "files",
+    "ledger",
+    "signin",
+]
