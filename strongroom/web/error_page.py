@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import g, render_template, request
 from flask.sansio.blueprints import BlueprintSetupState
+from werkzeug.exceptions import default_exceptions
 
 from strongroom.auth import sessions
 from strongroom.auth.authn import cookie_name, csrf_token, current_principal, get_deps
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 ADVICE = {
     400: "The request could not be understood. If you sent a form, reload its page and try again.",
     403: "You do not have access to this. If you think you should, ask an administrator.",
-    404: "Check the address, or go back to the page you came from.",
+    404: "There is nothing at this address. Check it, or go back to the page you came from.",
     405: "This address does not take that kind of request. Go back and use the page's "
     "links and buttons.",
     413: "What you sent is larger than this server accepts.",
@@ -84,6 +85,9 @@ def render_error_page(
 ) -> str:
     """The error page in the site's layout; the bare page if that fails."""
     advice = _advice(problem, retry_after(headers))
+    generic = default_exceptions.get(problem.status)
+    if generic is not None and detail == generic.description:
+        detail = ""  # Werkzeug's stock wording; the advice says it plainer
     try:
         session = _session()
         layout: dict[str, Any] = {}
