@@ -7,7 +7,7 @@ the fields, and show the form again with what was typed (never a password).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from strongroom.auth import accounts
-from strongroom.auth.authn import get_deps, require_principal, set_session_cookie
+from strongroom.auth.authn import csrf_token, get_deps, require_principal, set_session_cookie
 from strongroom.auth.exceptions import (
     InvalidCredentials,
     InvalidUsername,
@@ -78,16 +78,26 @@ def require_recent_sign_in(principal: Principal) -> None:
     )  # fmt: skip
 
 
-def with_new_session(response: Response, principal: Principal) -> Response:
-    """After a privilege change the session gets a fresh token (the old one stops)."""
+def with_new_session(principal: Principal, respond: Callable[[str], Response]) -> Response:
+    """After a privilege change the session gets a fresh token (the old one stops).
+
+    ``respond`` builds the answer from the new session's CSRF token: a page rendered
+    with the old one would carry forms that no longer work (sign-out included).
+    """
     assert principal.session is not None  # noqa: S101  # pages are sessions-only
     db = db_session()
     signed = accounts.rotate_session(
         db, get_deps(), session=principal.session, user=principal.user, ip=client_ip()
     )
     db.commit()
+    response = respond(csrf_token(get_deps(), signed.session))
     set_session_cookie(response, get_deps(), signed.token)
     return response
+
+
+def redirect_to(endpoint: str) -> Callable[[str], Response]:
+    """For ``with_new_session``: a 303 to ``endpoint`` (its GET brings the new cookie)."""
+    return lambda _csrf: see_other(url_for(endpoint))
 
 
 # --- registration ----------------------------------------------------------------------
@@ -216,4 +226,4 @@ def change_password() -> Response:
     except Throttled as err:
         return _account_page(status=429, errors={"current_password": [wait_message(err)]})
     flash("Your password was changed. Every other session was signed out.", NOTICE)
-    return with_new_session(see_other(url_for("web.account")), principal)
+    return with_new_session(principal, redirect_to("web.account"))

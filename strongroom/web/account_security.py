@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from typing import Any
 
 from flask import Response, flash, request, url_for
 
@@ -31,10 +32,11 @@ from strongroom.web.account import (
     Errors,
     keeping_failures,
     password_field,
+    redirect_to,
     require_recent_sign_in,
     wait_message,
+    with_new_session,
 )
-from strongroom.web.account import with_new_session as _with_new_session
 from strongroom.web.blueprint import FORM, NOTICE, bp, done, page, see_other
 
 RECOVERY_FILE = "strongroom-recovery-codes.txt"
@@ -140,13 +142,15 @@ def confirm_two_factor() -> Response:
     # Sessions opened before 2FA was on did not prove the second factor: they end.
     assert principal.session is not None  # noqa: S101
     sessions.end_sessions(db, user_id=principal.user.id, keep=principal.session.id)
-    shown = _codes_page(codes, "Two-factor authentication is on.")
-    return _with_new_session(shown, principal)
+    message = "Two-factor authentication is on."
+    return with_new_session(principal, lambda csrf: _codes_page(codes, message, csrf=csrf))
 
 
-def _codes_page(codes: list[str], message: str) -> Response:
+def _codes_page(codes: list[str], message: str, *, csrf: str | None = None) -> Response:
+    # ``csrf``: the new session's token when the session was just rotated.
+    context: dict[str, Any] = {"csrf": csrf} if csrf else {}
     return once(page("account_recovery_codes.html", codes=codes, filename=RECOVERY_FILE,
-                     message=message))  # fmt: skip
+                     message=message, **context))  # fmt: skip
 
 
 # --- with the password and a current code: new recovery codes, or 2FA off ----------------
@@ -201,7 +205,7 @@ def disable_two_factor() -> Response:
         return refused
     totp.disable(db_session(), get_deps(), user=principal.user)
     flash("Two-factor authentication is off.", NOTICE)
-    return _with_new_session(see_other(url_for("web.security")), principal)
+    return with_new_session(principal, redirect_to("web.security"))
 
 
 # --- sessions ----------------------------------------------------------------------------
