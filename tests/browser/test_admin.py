@@ -5,12 +5,15 @@ whose open session then dies, and reads the status page; and the error pages."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Dialog, Page, expect
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
-from tests.browser.conftest import ConsoleWatch, shoot
+from tests.browser.conftest import ConsoleWatch, new_context, shoot
 from tests.browser.flows import admin_page_ready, api_account, sign_in, unique
 from tests.browser.server import LiveServer
+from tests.browser.test_pages import audit
 
 
 def accept_confirmations(page: Page) -> None:
@@ -120,3 +123,23 @@ def test_error_pages(
     expect(theirs.get_by_role("heading", name="Forbidden")).to_be_visible()
     expect(theirs.get_by_text("Only administrators can do this.")).to_be_visible()
     expect(theirs.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_admin_pages_are_clean_and_accessible(
+    browser: Browser, live_server: LiveServer, watch: ConsoleWatch, scheme: str
+) -> None:
+    """The checks of test_pages.py (labels, one h1, contrast, no sideways scrolling) on
+    the admin pages, which its crawl (as a plain user) never reaches."""
+    context = new_context(browser, live_server, watch, scheme=scheme)  # type: ignore[arg-type]
+    page = context.new_page()
+    admin_page_ready(page, live_server)
+    open_account(page, api_account(live_server, "audited"))
+    paths = ["/admin", "/admin/status", urlsplit(page.url).path]
+    problems = []
+    for width in (1440, 360):
+        page.set_viewport_size({"width": width, "height": 900})
+        problems += [f"{width}px {p}" for path in paths for p in audit(page, path)]
+    context.close()
+    assert not problems, "\n".join(problems)
+    assert not watch.unexpected(), f"console errors: {watch.unexpected()}"
