@@ -4,9 +4,12 @@ the download it allows.
 No session is involved: the token in the path is the whole credential. It is only
 ever in the path (never a query string), kept out of the access log
 (``sensitive_path``), and every answer under ``/s/`` tells the browser neither to
-cache it nor to send the URL on as a ``Referer``. The JSON ``password`` of a POST
-arrives with no session either, so the CSRF check (for signed-in routes only) does
-not apply: a forged cross-site POST could only download what its sender already has.
+cache it nor to send the URL on as a ``Referer``. A browser (it prefers HTML) gets
+the pages of ``sharing.link_page`` instead of JSON answers and error documents.
+
+The ``password`` of a POST (JSON or the page's form) arrives with no session either,
+so the CSRF check (for signed-in routes only) does not apply: a forged cross-site
+POST could only download what its sender already has.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from strongroom.middleware import sensitive_path
 from strongroom.ratelimit import client_network, route_limit
 from strongroom.sharing import links
 from strongroom.sharing.exceptions import LinkPasswordRequired
+from strongroom.sharing.link_page import PAGE_ERRORS, link_page, refused_page, wants_page
 from strongroom.sharing.link_schemas import PublicLinkOut
 from strongroom.sharing.policy import Action, Actor, authorize, deny
 
@@ -54,6 +58,8 @@ def _private(response: Response) -> Response:
 @bp.output(PublicLinkOut)
 @bp.doc(summary="What a share link offers (a password-protected link names no file)")
 def info(token: str) -> Any:
+    if wants_page():
+        return link_page(token)
     now = get_deps().now()
     db = db_session()
     link = links.resolve(db, token, now=now)
@@ -82,7 +88,7 @@ def info(token: str) -> Any:
     responses=_BINARY,
 )
 def content(token: str) -> Response:
-    return _serve(token, None)
+    return _serve_or_explain(token, None)
 
 
 @bp.post("/<token>/content")
@@ -95,7 +101,18 @@ def content(token: str) -> Response:
     responses=_BINARY,
 )
 def content_with_password(token: str) -> Response:
-    return _serve(token, _password_sent())
+    return _serve_or_explain(token, _password_sent())
+
+
+def _serve_or_explain(token: str, password: str | None) -> Response:
+    """The download; for a browser, a refusal is the link's page saying why (a wrong
+    password shows the prompt again) instead of an error document."""
+    if not wants_page():
+        return _serve(token, password)
+    try:
+        return _serve(token, password)
+    except PAGE_ERRORS as err:
+        return refused_page(err, token=token, password_sent=bool(password))
 
 
 def _password_sent() -> str | None:

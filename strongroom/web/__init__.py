@@ -11,8 +11,11 @@ from strongroom.web import (
     admin_status,
     admin_user,
     error_page,
+    file_detail,
+    file_sharing,
     files,
     ledger,
+    shared,
     signin,
 )
 from strongroom.web.blueprint import bp
@@ -26,7 +29,10 @@ __all__ = [
     "admin_user",
     "bp",
     "error_page",
+    "file_detail",
+    "file_sharing",
     "files",
     "ledger",
+    "shared",
     "signin",
 ]

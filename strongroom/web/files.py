@@ -1,6 +1,7 @@
 """My files: the list (search, sort, pages) and the upload form that works without
 JavaScript. The upload goes through the same streamed, encrypted request path as
-the API (``files.views.upload_from_request``)."""
+the API (``files.views.upload_from_request``); with JavaScript, ``upload.js`` takes
+the form over and sends each file to the JSON API with progress and cancel."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from strongroom.bodies import accepts_body
 from strongroom.context import db_session
 from strongroom.errors import problem_for_exception
 from strongroom.files import services as file_services
+from strongroom.files.deps import get_file_deps
 from strongroom.files.exceptions import FileError
 from strongroom.files.views import upload_from_request
 from strongroom.sharing.exceptions import SharingError
@@ -57,6 +59,7 @@ def _files_page(*, status: int = 200, error: str | None = None) -> Response:
         page=page_number,
         pages=max(1, -(-listing.total // PAGE_SIZE)),
         error=error,
+        max_upload_size=get_file_deps().limits.max_upload_size,
     )
 
 

@@ -39,9 +39,10 @@ function copyButtons() {
   }
 }
 
-function localTimes() {
+// Exported for pages that put new content in place (the uploader's refreshed list).
+export function localTimes(root = document) {
   const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  for (const element of document.querySelectorAll("time[datetime]")) {
+  for (const element of root.querySelectorAll("time[datetime]")) {
     const moment = new Date(element.getAttribute("datetime"));
     if (Number.isNaN(moment.getTime())) continue;
     element.title = element.textContent.trim();
