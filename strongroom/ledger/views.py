@@ -46,7 +46,8 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _may_see(entry: LedgerEntry, principal: Principal | None) -> bool:
+def may_see(entry: LedgerEntry, principal: Principal | None) -> bool:
+    """Whether the caller may read the event (the web pages share this rule)."""
     if principal is None:
         return False
     if principal.user.is_admin and principal.has_scope("admin"):
@@ -56,7 +57,7 @@ def _may_see(entry: LedgerEntry, principal: Principal | None) -> bool:
 
 
 def _entry(entry: LedgerEntry, principal: Principal | None) -> dict[str, Any]:
-    return entry_body(entry, visible=_may_see(entry, principal))
+    return entry_body(entry, visible=may_see(entry, principal))
 
 
 def entry_body(entry: LedgerEntry, *, visible: bool) -> dict[str, Any]:

@@ -3,23 +3,63 @@
 The pages list what the server says; the browser then checks it. ``history.js`` and
 ``ledger.js`` fetch the same JSON as the API, recompute every leaf hash from the
 entry's canonical bytes with WebCrypto, check the inclusion proofs up to the signed
-checkpoint's root and the checkpoint's Ed25519 signature, so a person need not trust
-this server's word that the events are the ones in the signed log.
+checkpoint's root and the checkpoint's Ed25519 signature, and remember the checkpoint
+to prove next time that the ledger only grew. So a person need not trust this server's
+word that the events are the ones in the signed log.
+
+Who sees what follows the API: a file's history is its owner's (others get 404 from
+the same policy); in the explorer an admin reads every event, a user their own, and
+anyone signed in may see any entry's hash and proof.
 """
 
 from __future__ import annotations
 
-from flask import Response
+import base64
+import json
+from typing import Any
 
+from flask import Response, abort, request, url_for
+
+from strongroom.auth.authn import get_deps, require_principal
 from strongroom.auth.policy import login_required
 from strongroom.context import db_session, writes_on_read
+from strongroom.ledger import browse, proofs
+from strongroom.ledger.models import LedgerCheckpoint, LedgerEntry
+from strongroom.ledger.views import may_see
 from strongroom.ledger.web import get_ledger
 from strongroom.sharing import history
 from strongroom.sharing.policy import Action
 from strongroom.sharing.web import authorized_file
 from strongroom.web.blueprint import bp, int_arg, page
+from strongroom.web.ledger_words import LABELS, LABELS_JSON, names_for
 
 HISTORY_PAGE = 100
+LEDGER_PAGE = 50
+
+
+@bp.app_template_filter("b64")
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _signed_checkpoint() -> LedgerCheckpoint:
+    """A signed checkpoint covering every entry so far (signed now if need be, as the
+    history API does), so that every entry a page lists can be proven."""
+    db = db_session()
+    checkpoint = history.current_checkpoint(db, get_ledger().signer, now=get_deps().now())
+    db.commit()
+    return checkpoint
+
+
+def _words(entries: list[LedgerEntry]) -> dict[str, Any]:
+    """The labels and names a page shows, and the same as JSON for its script."""
+    names = names_for(db_session(), entries)
+    return {
+        "labels": LABELS,
+        "labels_json": LABELS_JSON,
+        "names": names,
+        "names_json": json.dumps(names, separators=(",", ":")),
+    }
 
 
 @bp.get("/files/<file_id>/history")
@@ -30,17 +70,72 @@ def file_history(file_id: str) -> Response:
     file, _actor, now = authorized_file(Action.HISTORY, file_id, lock=True)
     db = db_session()
     checkpoint = history.current_checkpoint(db, get_ledger().signer, now=now)
-    page_number = int_arg("page", 1)
-    found = history.file_history(
-        db, file.id, checkpoint, offset=(page_number - 1) * HISTORY_PAGE, limit=HISTORY_PAGE
-    )
+    number = int_arg("page", 1)
+    offset = (number - 1) * HISTORY_PAGE
+    found = history.file_history(db, file.id, checkpoint, offset=offset, limit=HISTORY_PAGE)
     db.commit()  # the checkpoint, if one was signed
+    entries = [p.entry for p in found.entries]
     return page(
         "history.html",
         file=file,
-        checkpoint=checkpoint,
-        entries=[p.entry for p in found.entries],
+        entries=entries,
         total=found.total,
-        page=page_number,
+        page=number,
         pages=max(1, -(-found.total // HISTORY_PAGE)),
+        api=url_for("sharing.history", file_id=file.id, offset=offset, limit=HISTORY_PAGE),
+        **_words(entries),
+    )
+
+
+@bp.get("/ledger")
+@login_required("web:ledger:list", tokens=False)
+@writes_on_read
+def ledger() -> Response:
+    """The latest checkpoint and the entries, newest first: an admin's choice of all
+    or their own, a user's own by default (others' show only their hashes)."""
+    principal = require_principal()
+    admin = principal.user.is_admin
+    show = request.args.get("show", "all" if admin else "mine")
+    show = show if show in {"all", "mine"} else "mine"
+    checkpoint = _signed_checkpoint()
+    number = int_arg("page", 1)
+    found = browse.newest_entries(
+        db_session(), involving=None if show == "all" else principal.actor,
+        offset=(number - 1) * LEDGER_PAGE, limit=LEDGER_PAGE,
+    )  # fmt: skip
+    visible = [e for e in found.entries if may_see(e, principal)]
+    return page(
+        "ledger.html",
+        checkpoint=checkpoint,
+        key=get_ledger().signer.verifier.encode(),
+        entries=found.entries,
+        visible={e.index for e in visible},
+        total=found.total,
+        show=show,
+        page=number,
+        pages=max(1, -(-found.total // LEDGER_PAGE)),
+        **_words(visible),  # names only from events the reader may see
+    )
+
+
+@bp.get("/ledger/entries/<int(max=4611686018427387904):index>")
+@login_required("web:ledger:entry", tokens=False)
+@writes_on_read
+def ledger_entry(index: int) -> Response:
+    """One entry with its inclusion proof in the latest checkpoint's tree."""
+    checkpoint = _signed_checkpoint()
+    db = db_session()
+    entry = db.get(LedgerEntry, index) if index < checkpoint.size else None
+    if entry is None:
+        abort(404)
+    visible = may_see(entry, require_principal())
+    return page(
+        "ledger_entry.html",
+        checkpoint=checkpoint,
+        key=get_ledger().signer.verifier.encode(),
+        entry=entry,
+        visible=visible,
+        proof=proofs.inclusion_proof(db, index, checkpoint.size),
+        api=url_for("ledger.entry", index=index, tree_size=checkpoint.size),
+        **_words([entry] if visible else []),
     )
