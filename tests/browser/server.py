@@ -100,6 +100,8 @@ def start_server(root: Path) -> LiveServer:
     )  # fmt: skip
     assert migrated.returncode == 0, migrated.stderr
     port = free_port()
+    # Share links are made on the configured public URL: this server's own.
+    env["STRONGROOM_BASE_URL"] = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
