@@ -53,7 +53,7 @@ def _signed_checkpoint() -> LedgerCheckpoint:
 
 def _words(entries: list[LedgerEntry]) -> dict[str, Any]:
     """The labels and names a page shows, and the same as JSON for its script."""
-    names = names_for(db_session(), entries)
+    names = names_for(db_session(), entries, owner_id=require_principal().user.id)
     return {
         "labels": LABELS,
         "labels_json": LABELS_JSON,

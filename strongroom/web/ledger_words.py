@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.admin.monitoring import usernames
+from strongroom.files.models import StoredFile
 from strongroom.ledger.models import LedgerEntry
 from strongroom.ledger.vocabulary import TAGS
 
@@ -61,8 +63,21 @@ def ref_words(ref: str, names: dict[str, str]) -> str:
     return ref
 
 
-def names_for(db: Session, entries: Iterable[LedgerEntry]) -> dict[str, str]:
-    """Every actor and target of ``entries`` in words, keyed by its reference."""
+def names_for(db: Session, entries: Iterable[LedgerEntry], *, owner_id: int) -> dict[str, str]:
+    """Every actor and target of ``entries`` in words, keyed by its reference; files
+    by name when ``owner_id`` owns them (nobody else learns a name from here)."""
     rows = list(entries)
-    known = usernames(db, rows)
+    known = usernames(db, rows) | _own_file_names(db, rows, owner_id)
     return {ref: ref_words(ref, known) for row in rows for ref in (row.actor, row.target)}
+
+
+def _own_file_names(db: Session, rows: list[LedgerEntry], owner_id: int) -> dict[str, str]:
+    ids = {row.target.removeprefix("file:") for row in rows if row.target.startswith("file:")}
+    if not ids:
+        return {}
+    found = db.execute(
+        select(StoredFile.id, StoredFile.name)
+        .where(StoredFile.id.in_(ids))
+        .where(StoredFile.owner_id == owner_id)
+    ).all()
+    return {f"file:{file_id}": f"“{name}”" for file_id, name in found}

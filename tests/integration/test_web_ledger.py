@@ -110,8 +110,10 @@ def test_a_user_sees_their_own_events_and_only_hashes_of_others(
     app: APIFlask, client: FlaskClient, alice: SignedIn, bob: SignedIn
 ) -> None:
     upload(client, bob, b"bob's", "bobs-secret-plan.txt")
+    upload(client, alice, b"alice's", "alices-notes.txt")
     browser = signed_in(app, alice)
     mine = text_of(browser.get("/ledger").get_data(as_text=True))
+    assert f"Uploaded {alice.username} “alices-notes.txt”" in mine
     assert "Your events" in mine
     assert "Latest signed checkpoint" in mine
     assert f"Signed in {alice.username}" in mine
