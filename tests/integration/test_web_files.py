@@ -378,3 +378,20 @@ def test_my_files_pages_keep_the_search_and_sort(
     second = text(browser.get("/files?q=notes&sort=name&page=2"))
     assert "b-notes.txt" in second
     assert ">Previous<" in second
+
+
+def test_too_many_wrong_passwords_say_how_long_to_wait(
+    make_app: AppFactory, alice: SignedIn
+) -> None:
+    app = make_app(base_url=BASE_URL, rate_limit_link_password="2/minute")
+    made = upload(app.test_client(), alice, DATA, "report.txt")["id"]
+    token = token_of(Browser(app, alice), made, password="open sesame")
+    visitor = app.test_client()
+    for _ in range(2):
+        wrong = visitor.post(f"/s/{token}/content", data={"password": "guess"}, headers=HTML)
+        assert wrong.status_code == 403
+    throttled = visitor.post(f"/s/{token}/content", data={"password": "guess"}, headers=HTML)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"].isdigit()
+    assert "Too many wrong passwords for this link. Please wait" in text(throttled)
+    assert f'action="/s/{token}/content"' in text(throttled)
