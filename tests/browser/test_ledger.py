@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import shoot
+from tests.browser.conftest import ConsoleWatch, new_context, shoot
 from tests.browser.flows import PASSWORD, api_account, sign_in
 from tests.browser.server import LiveServer
 
@@ -176,6 +176,7 @@ def test_history_is_verified_then_tampering_is_caught(page: Page, live_server: L
     for words in ("Uploaded", "Downloaded", "Shared with a person", "Share link created"):
         expect(page.locator(".events")).to_contain_text(words)
     expect(page.locator("[data-summary]")).to_contain_text("This browser had seen no checkpoint")
+    expect(page.get_by_text("needs JavaScript")).to_have_count(0)
     shoot(page, "history")
 
     # An operator with the database rewrites the download's row: the event bytes and
@@ -265,3 +266,23 @@ def test_the_ledger_explorer_and_an_entry_verify(page: Page, live_server: LiveSe
     expect(status).to_contain_text(f"Verified in this browser: this entry is number {upload}")
     expect(page.locator("pre.canonical")).to_contain_text('"tag":"file:upload"')
     shoot(page, "ledger-entry")
+
+
+def test_without_javascript_the_history_lists_events_and_says_why_unverified(
+    browser: Browser, live_server: LiveServer, watch: ConsoleWatch
+) -> None:
+    owner, file_id, _token = file_with_events(live_server)
+    context = new_context(browser, live_server, watch, javascript=False)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("Username").fill(owner)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"/files/{file_id}/history")
+        expect(page.locator(".event")).to_have_count(4)
+        expect(page.locator(".events")).to_contain_text("Share link created")
+        expect(page.get_by_text("needs JavaScript")).to_be_visible()
+        expect(page.locator(".event").first).to_contain_text("not verified")
+    finally:
+        context.close()

@@ -38,7 +38,9 @@ async function eventItem(item, checkpoint, words, target) {
   try {
     const event = await verifyEntry(item, checkpoint, { target });
     row.classList.add("verified");
-    row.append(...eventView(event, words), el("p", "proof-status ok", `Verified in this browser · entry ${item.index}`));
+    // An erased (redacted) event keeps only its hash: that much is still proven.
+    const shown = event ? eventView(event, words) : [el("p", "event-head", "Details erased (personal data removed)")];
+    row.append(...shown, el("p", "proof-status ok", `Verified in this browser · entry ${item.index}`));
     return { row, ok: true };
   } catch (error) {
     row.classList.add("failed");
@@ -83,5 +85,6 @@ function report(section, results, trust) {
   }
 }
 
+for (const hint of document.querySelectorAll("[data-needs-js]")) hint.remove();
 const section = document.querySelector("[data-history]");
 if (section) check(section);

@@ -121,6 +121,7 @@ function wire(selector, buttonSelector, action) {
   button.addEventListener("click", () => action(section, button));
 }
 
+for (const hint of document.querySelectorAll("[data-needs-js]")) hint.remove();
 if (card) checkCheckpoint();
 wire("[data-entries]", "[data-verify-entries]", verifyRows);
 wire("[data-entry]", "[data-verify-entry]", verifyOne);
