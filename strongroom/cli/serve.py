@@ -115,6 +115,11 @@ def _announce(settings: Settings, host: str, port: int) -> None:
         blobs = str(settings.storage_dir or settings.data_dir / "blobs")
     click.echo(f"  encrypted files: {blobs}", err=True)
     click.echo(
+        f"  open http://{shown_host}:{port}/ in a browser to sign in, or "
+        f"http://{shown_host}:{port}/register to create an account",
+        err=True,
+    )
+    click.echo(
         f"  health: http://{shown_host}:{port}/healthz   "
         f"readiness: http://{shown_host}:{port}/readyz",
         err=True,
