@@ -79,9 +79,12 @@ def upload(query: dict[str, Any]) -> Any:
     return file_out(row), 201, {"Location": location}
 
 
-def upload_from_request(*, raw_name: str | None, share_with: str | None) -> StoredFile:
+def upload_from_request(
+    *, raw_name: str | None, share_with: str | None, sharing: ShareAtUpload | None = None
+) -> StoredFile:
     """Store this request's body (raw or a form) for the signed-in caller; the API's
-    upload and the web page's form both come here."""
+    upload and the web page's form both come here. ``sharing`` (made here when not
+    given) lets the caller see the form's ``share_with`` after a refusal."""
     principal = require_principal()
     # ``request.mimetype`` is lower-cased, as the body and CSRF checks saw it: media
     # types are case-insensitive, and ``Multipart/Form-Data`` must be a form here too.
@@ -98,7 +101,7 @@ def upload_from_request(*, raw_name: str | None, share_with: str | None) -> Stor
         deps=get_file_deps(),
         db=db_session(),
         at=now,
-        extras=ShareAtUpload(share_with, actor=principal.actor, now=now),
+        extras=sharing or ShareAtUpload(share_with, actor=principal.actor, now=now),
     )
 
 

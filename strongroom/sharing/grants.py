@@ -133,9 +133,12 @@ class ShareAtUpload:
         self.query_value = query_value
         self.actor = actor
         self.now = now
+        # What the form sent, kept so a refused upload form can be shown again with it.
+        self.form_value: str | None = None
 
     def _names(self, fields: Mapping[str, str]) -> list[str]:
         form_value = fields.get("share_with")
+        self.form_value = form_value
         if self.query_value is not None and form_value is not None:
             raise BadUpload("Send share_with once: in the query or in the form.")
         return parse_recipients(self.query_value if form_value is None else form_value)

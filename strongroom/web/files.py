@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from strongroom.auth.authn import require_principal
+from strongroom.auth.authn import get_deps, require_principal
 from strongroom.auth.policy import login_required
 from strongroom.bodies import accepts_body
 from strongroom.context import db_session
@@ -17,6 +17,7 @@ from strongroom.files.deps import get_file_deps
 from strongroom.files.exceptions import FileError
 from strongroom.files.views import upload_from_request
 from strongroom.sharing.exceptions import SharingError
+from strongroom.sharing.grants import ShareAtUpload
 from strongroom.storage.interfaces import StorageError
 from strongroom.web.blueprint import bp, done, int_arg, page
 
@@ -37,7 +38,7 @@ def files() -> Response:
     return _files_page()
 
 
-def _files_page(*, status: int = 200, error: str | None = None) -> Response:
+def _files_page(*, status: int = 200, error: str | None = None, share_with: str = "") -> Response:
     principal = require_principal()
     query = request.args.get("q", "")[:255]
     sort = request.args.get("sort", "-created")
@@ -59,6 +60,7 @@ def _files_page(*, status: int = 200, error: str | None = None) -> Response:
         page=page_number,
         pages=max(1, -(-listing.total // PAGE_SIZE)),
         error=error,
+        share_with=share_with,
         max_upload_size=get_file_deps().limits.max_upload_size,
     )
 
@@ -69,9 +71,14 @@ def _files_page(*, status: int = 200, error: str | None = None) -> Response:
 def upload() -> Response:
     """The upload form without JavaScript: the same streamed, encrypted upload as the
     API, then back to the list with a message (or the list with what went wrong)."""
+    sharing = ShareAtUpload(None, actor=require_principal().actor, now=get_deps().now())
     try:
-        row = upload_from_request(raw_name=None, share_with=None)
+        row = upload_from_request(raw_name=None, share_with=None, sharing=sharing)
     except (FileError, SharingError, StorageError) as err:
         problem = problem_for_exception(err)
-        return _files_page(status=problem.status if problem else 400, error=str(err))
+        return _files_page(
+            status=problem.status if problem else 400,
+            error=str(err),
+            share_with=(sharing.form_value or "")[:4096],
+        )
     return done(f"“{row.name}” was uploaded and encrypted.", "web.files")

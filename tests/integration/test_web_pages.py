@@ -200,7 +200,10 @@ def test_a_refused_form_upload_explains_itself_and_stores_nothing(
     page = browser.get("/files")
     refused = _form_upload(browser, page, "x.txt", b"x", share_with="nobody-by-that-name")
     assert refused.status_code == 422
-    assert "No active account by that name" in refused.get_data(as_text=True)
+    html = refused.get_data(as_text=True)
+    assert "No active account by that name" in html
+    # The form comes back with the names typed, to correct one.
+    assert 'value="nobody-by-that-name"' in html
     assert app.test_client().get(f"{API}/files", headers=alice.bearer).get_json()["total"] == 0
     forged = browser.post(
         "/files/upload",
