@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from strongroom.auth import sessions, totp
 from strongroom.auth.deps import AuthDeps
 from strongroom.auth.exceptions import (
+    AccountNotFound,
     ChallengeExpired,
     InvalidCredentials,
     PasswordRejected,
@@ -397,6 +398,15 @@ def count_active_admins(db: Session) -> int:
         )
         or 0
     )
+
+
+def own_session(db: Session, user: User, session_id: int) -> AuthSession:
+    """``user``'s session ``session_id``; another account's session is not found, the
+    same as one that does not exist (ids must not reveal who is signed in)."""
+    target = db.get(AuthSession, session_id)
+    if target is None or target.user_id != user.id:
+        raise AccountNotFound("No such session: it may have ended already.")
+    return target
 
 
 def revoke_session(db: Session, deps: AuthDeps, *, session: AuthSession, actor: str) -> None:

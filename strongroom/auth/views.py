@@ -15,8 +15,7 @@ from strongroom.auth.authn import (
     require_principal,
     set_session_cookie,
 )
-from strongroom.auth.exceptions import AccountNotFound, InvalidCode, SessionOnly
-from strongroom.auth.models import AuthSession
+from strongroom.auth.exceptions import InvalidCode, SessionOnly
 from strongroom.auth.policy import login_required, public
 from strongroom.auth.principal import SCOPES, Principal
 from strongroom.auth.schemas import (
@@ -266,9 +265,7 @@ def list_sessions() -> Any:
 def revoke_session(session_id: int) -> Any:
     principal = _session_principal()
     db = db_session()
-    target = db.get(AuthSession, session_id)
-    if target is None or target.user_id != principal.user.id:
-        raise AccountNotFound("No such session.")
+    target = accounts.own_session(db, principal.user, session_id)
     accounts.revoke_session(db, get_deps(), session=target, actor=principal.actor)
     db.commit()
     response = Response(status=204)

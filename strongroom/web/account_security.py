@@ -16,14 +16,12 @@ from flask import Response, flash, request, url_for
 from strongroom.auth import accounts, sessions, totp
 from strongroom.auth.authn import clear_session_cookie, get_deps, require_principal
 from strongroom.auth.exceptions import (
-    AccountNotFound,
     Conflict,
     InvalidCode,
     InvalidCredentials,
     ReauthenticationRequired,
     Throttled,
 )
-from strongroom.auth.models import AuthSession
 from strongroom.auth.policy import login_required
 from strongroom.bodies import accepts_body
 from strongroom.context import db_session
@@ -217,9 +215,7 @@ def disable_two_factor() -> Response:
 def revoke_session(session_id: int) -> Response:
     principal = require_principal()
     db = db_session()
-    target = db.get(AuthSession, session_id)
-    if target is None or target.user_id != principal.user.id:
-        raise AccountNotFound("No such session: it may have ended already.")
+    target = accounts.own_session(db, principal.user, session_id)
     accounts.revoke_session(db, get_deps(), session=target, actor=principal.actor)
     db.commit()
     if principal.session is not None and target.id == principal.session.id:
