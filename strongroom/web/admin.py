@@ -22,7 +22,7 @@ from strongroom.auth.exceptions import AccountNotFound, InvalidUsername, Usernam
 from strongroom.auth.models import Role, Status
 from strongroom.auth.policy import admin_required
 from strongroom.bodies import accepts_body
-from strongroom.context import db_session
+from strongroom.context import db_session, get_settings
 from strongroom.web.blueprint import FORM, bp, done, form_text, int_arg, page
 
 PER_PAGE = 25
@@ -152,13 +152,15 @@ def admin_create_invite() -> Response:
         message="Send this link to the person you invite. It works once, until "
         f"{invite.expires_at:%d %b %Y, %H:%M} UTC, and is shown only now.",
         label="Invitation link",
-        secret=url_for("web.register_page", invite=token, _external=True),
+        # On the configured public URL, never the request's Host header (which the
+        # client chooses): the link is a credential and must point at this service.
+        secret=get_settings().base_url + url_for("web.register_page", invite=token),
         back=url_for("web.admin_users", _anchor="invites"),
     )
 
 
 @bp.post("/admin/invites/<int(max=2147483647):invite_id>/revoke")
-@admin_required("web:admin:invite:revoke")
+@admin_required("web:admin:invite:revoke", tokens=False)
 @accepts_body(FORM)
 def admin_revoke_invite(invite_id: int) -> Response:
     db = db_session()

@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 from strongroom.admin import services as admin_services
 from strongroom.auth.authn import DEPS_KEY
 from strongroom.auth.models import Role, User
-from strongroom.context import get_database
+from strongroom.context import get_database, get_settings
 from tests.auth_helpers import STRONG_PASSWORD, FakeClock, SignedIn, sign_in, unique_name
 from tests.conftest import AppFactory, migrate
 
@@ -191,11 +191,16 @@ def test_invitations_are_shown_once_listed_and_revoked(
 ) -> None:
     browser, admin = admin_browser
     created = browser.post(
-        "/admin/invites", data={"csrf_token": admin.csrf_token, "note": "for Erin", "role": "user"}
+        "/admin/invites",
+        data={"csrf_token": admin.csrf_token, "note": "for Erin", "role": "user"},
     )
     assert created.status_code == 200
     link = secret_on(created)
-    assert re.fullmatch(r"http://localhost/register\?invite=\S+", link)
+    with app.app_context():
+        base_url = get_settings().base_url
+    # The configured public URL, not the request's host (the test client's "localhost").
+    assert "localhost" not in base_url
+    assert re.fullmatch(re.escape(base_url) + r"/register\?invite=\S+", link)
     listing = text(browser.get("/admin"))
     assert "for Erin" in listing
     assert link.split("=", 1)[1] not in listing

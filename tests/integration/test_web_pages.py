@@ -13,6 +13,7 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from strongroom.auth.policy import requirement_of
 from tests.auth_helpers import STRONG_PASSWORD, FakeClock, SignedIn, new_account
 from tests.files_helpers import API, upload
 
@@ -46,6 +47,18 @@ def test_pages_send_a_strict_content_security_policy(app: APIFlask) -> None:
     html = page.get_data(as_text=True)
     assert "<script>" not in html
     assert "style=" not in html
+
+
+def test_no_page_accepts_an_api_token(app: APIFlask) -> None:
+    """Pages are for browser sessions: a leaked personal access token must not drive
+    them (they show secrets once, hand out invitations, change accounts)."""
+    pages = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("web.")]
+    assert len(pages) > 20
+    for rule in pages:
+        requirement = requirement_of(rule.endpoint, app.view_functions[rule.endpoint])
+        assert requirement is not None, rule.rule
+        if requirement.authenticated:
+            assert not requirement.tokens, f"{rule.rule} accepts API tokens"
 
 
 def test_the_sign_in_form_has_the_right_autocomplete_and_a_csrf_cookie(app: APIFlask) -> None:
