@@ -35,7 +35,7 @@ from strongroom.bodies import accepts_body
 from strongroom.context import db_session
 from strongroom.ratelimit import client_ip, route_limit
 from strongroom.web.blueprint import FORM, NOTICE, bp, page, see_other
-from strongroom.web.signin import LOGIN_CSRF_COOKIE, anonymous_csrf_ok, anonymous_form, client_info
+from strongroom.web.signin import anonymous_csrf_ok, anonymous_form, clear_form_csrf, client_info
 
 # What the registration form echoes back when it is shown again (never the passwords).
 TYPED_LIMITS = {"username": 32, "display_name": 100, "email": 254, "invite": MAX_TOKEN_LENGTH}
@@ -115,7 +115,7 @@ def _register_form(
 ) -> Response:
     settings = get_deps().settings
     return anonymous_form(
-        "register.html", path="/register", status=status, typed=typed or {},
+        "register.html", status=status, typed=typed or {},
         errors=errors or {}, mode=settings.registration, min_length=settings.password_min_length,
         username_rule=RULE_TEXT[0].upper() + RULE_TEXT[1:],
     )  # fmt: skip
@@ -147,7 +147,7 @@ def register() -> Response:
         return _register_form(status=403, typed=typed, errors={"invite": [str(err)]})
     flash(f"Welcome to Strongroom, {user.username}! Sign in to start.", NOTICE)
     response = see_other(url_for("web.login_page", username=user.username))
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/register")
+    clear_form_csrf(response)
     return response
 
 

@@ -34,7 +34,7 @@ from strongroom.ratelimit import client_ip, route_limit
 from strongroom.settings import Mode
 from strongroom.web.blueprint import FORM, bp, see_other
 
-LOGIN_CSRF_COOKIE = "strongroom_login_csrf"
+FORM_CSRF_COOKIE = "strongroom_form_csrf"
 
 
 def client_info() -> accounts.Client:
@@ -49,37 +49,51 @@ def home() -> Response:
     return see_other(url_for(target))
 
 
-def anonymous_form(template: str, *, path: str, status: int = 200, **context: Any) -> Response:
+def _secure_cookies() -> bool:
+    settings = get_deps().settings
+    return settings.secure_cookies(development=settings.mode is Mode.DEVELOPMENT)
+
+
+def form_csrf_cookie() -> str:
+    """The double-submit cookie's name. Over HTTPS it is ``__Host-`` (Secure, Path=/,
+    no Domain): a sibling subdomain cannot plant one to pair with a form of its own
+    ("cookie tossing"), which would let it sign a victim in to the attacker's account."""
+    return f"__Host-{FORM_CSRF_COOKIE}" if _secure_cookies() else FORM_CSRF_COOKIE
+
+
+def anonymous_form(template: str, *, status: int = 200, **context: Any) -> Response:
     """A page whose form is sent before there is a session (sign-in, registration):
-    its CSRF token is the double-submit one, in a cookie scoped to ``path``."""
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    its CSRF token is the double-submit one, in a ``SameSite=Strict`` cookie."""
+    token = request.cookies.get(form_csrf_cookie()) or secrets.token_urlsafe(32)
     page = render_template(template, login_csrf=token, **context)
     response = Response(page, status=status, mimetype="text/html")
-    settings = get_deps().settings
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        form_csrf_cookie(),
         token,
         max_age=3600,
-        path=path,
-        secure=settings.secure_cookies(development=settings.mode is Mode.DEVELOPMENT),
+        path="/",
+        secure=_secure_cookies(),
         httponly=True,
         samesite="Strict",
     )
     return response
 
 
+def clear_form_csrf(response: Response) -> None:
+    """After a form that worked: the next form gets a new token."""
+    response.delete_cookie(form_csrf_cookie(), path="/", secure=_secure_cookies(), httponly=True)
+
+
 def anonymous_csrf_ok() -> bool:
     """Whether the form's token matches the double-submit cookie of ``anonymous_form``."""
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    cookie = request.cookies.get(form_csrf_cookie(), "")
     sent = request.form.get(CSRF_FORM_FIELD, "")
     return bool(cookie) and bool(sent) and tokens_equal(cookie, sent)
 
 
 def _login_form(*, status: int = 200, **context: Any) -> Response:
     registration = get_deps().settings.registration != "closed"
-    return anonymous_form(
-        "login.html", path="/login", status=status, registration=registration, **context
-    )
+    return anonymous_form("login.html", status=status, registration=registration, **context)
 
 
 @bp.get("/login")
@@ -158,7 +172,7 @@ def _wait_message(err: Throttled) -> str:
 def _signed_in(signed: accounts.SignedIn) -> Response:
     response = see_other(url_for("web.files"))
     set_session_cookie(response, get_deps(), signed.token)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    clear_form_csrf(response)
     return response
 
 

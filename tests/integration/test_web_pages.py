@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 
 from strongroom.auth.policy import requirement_of
 from tests.auth_helpers import STRONG_PASSWORD, FakeClock, SignedIn, new_account
+from tests.conftest import AppFactory
 from tests.files_helpers import API, upload
 
 
@@ -67,9 +68,24 @@ def test_the_sign_in_form_has_the_right_autocomplete_and_a_csrf_cookie(app: APIF
     assert 'autocomplete="username"' in html
     assert 'autocomplete="current-password"' in html
     cookie = page.headers["Set-Cookie"]
-    assert "strongroom_login_csrf=" in cookie
+    assert "strongroom_form_csrf=" in cookie
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
+    assert "Path=/;" in cookie or cookie.endswith("Path=/")
+
+
+def test_over_https_the_form_token_cookie_is_host_only(make_app: AppFactory) -> None:
+    """``__Host-`` (Secure, Path=/, no Domain): a sibling subdomain cannot toss in a
+    token of its own to pair with a forged sign-in form."""
+    app = make_app(cookie_secure=True)
+    page = app.test_client().get("/register")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-strongroom_form_csrf=")
+    assert "Secure" in cookie
+    assert "Domain" not in cookie
+    # Plain HTTP (development) cannot use the prefix: browsers would drop the cookie.
+    plain = make_app(cookie_secure=False).test_client().get("/login").headers["Set-Cookie"]
+    assert plain.startswith("strongroom_form_csrf=")
 
 
 def test_signing_in_lands_on_my_files(app: APIFlask, client: FlaskClient, alice: SignedIn) -> None:
