@@ -307,7 +307,9 @@ def test_a_browser_gets_a_page_and_tools_keep_the_json(
     assert page.status_code == 200
     assert page.mimetype == "text/html"
     assert "report.txt" in html
-    assert f'href="/s/{token}/content" download' in html
+    # A form: a scanner following the page's links must not use up a download.
+    assert f'<form method="post" action="/s/{token}/content">' in html
+    assert f'href="/s/{token}/content"' not in html
     assert "<dd>2</dd>" in html
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["Cache-Control"] == "no-store"
@@ -315,7 +317,12 @@ def test_a_browser_gets_a_page_and_tools_keep_the_json(
     for accept in ({}, {"Accept": "*/*"}, {"Accept": "application/json"}):
         info = app.test_client().get(f"/s/{token}", headers=accept)
         assert info.get_json()["name"] == "report.txt", accept
-    assert app.test_client().get(f"/s/{token}/content", headers=HTML).data == DATA
+    pressed = app.test_client().post(
+        f"/s/{token}/content", headers=HTML, content_type="application/x-www-form-urlencoded"
+    )
+    assert pressed.data == DATA
+    after = app.test_client().get(f"/s/{token}", headers=HTML).get_data(as_text=True)
+    assert "<dd>1</dd>" in after  # one download used
 
 
 def test_a_password_link_hides_the_file_until_the_right_password(
