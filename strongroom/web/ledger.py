@@ -9,7 +9,9 @@ word that the events are the ones in the signed log.
 
 Who sees what follows the API: a file's history is its owner's (others get 404 from
 the same policy); in the explorer an admin reads every event, a user their own, and
-anyone signed in may see any entry's hash and proof.
+anyone signed in may see any entry's hash and proof. An erased entry has no event to
+read: its page names the ``ledger:entry:redact`` entry that records the erasure, which
+the script must verify before it calls the entry erased (spec section 6).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import json
 from typing import Any
 
 from flask import Response, abort, request, url_for
+from sqlalchemy import select
 
 from strongroom.auth.authn import get_deps, require_principal
 from strongroom.auth.policy import login_required
+from strongroom.auth.principal import Principal
 from strongroom.context import db_session, writes_on_read
 from strongroom.ledger import browse, proofs
 from strongroom.ledger.models import LedgerCheckpoint, LedgerEntry
+from strongroom.ledger.services import REDACT_TAG
 from strongroom.ledger.views import may_see
 from strongroom.ledger.web import get_ledger
 from strongroom.sharing import history
@@ -49,6 +54,26 @@ def _signed_checkpoint() -> LedgerCheckpoint:
     checkpoint = history.current_checkpoint(db, get_ledger().signer, now=get_deps().now())
     db.commit()
     return checkpoint
+
+
+def _readable(entry: LedgerEntry, principal: Principal) -> bool:
+    """Whether the page shows the entry's event: the reader may see it (as in the API)
+    and it was not erased (an admin may see every event, but an erased one is gone)."""
+    return entry.event is not None and may_see(entry, principal)
+
+
+def _redactions(entries: list[LedgerEntry]) -> dict[int, int]:
+    """The index of the entry recording each erased entry's redaction. The script
+    proves an erasure with it: a row whose event was merely deleted from the database
+    has none, and another row cannot pass for it (its signed bytes name its index)."""
+    erased = [f"entry:{e.index}" for e in entries if e.event is None]
+    if not erased:
+        return {}
+    found = db_session().execute(
+        select(LedgerEntry.target, LedgerEntry.index)
+        .where(LedgerEntry.tag == REDACT_TAG, LedgerEntry.target.in_(erased))
+    ).all()  # fmt: skip
+    return {int(target.removeprefix("entry:")): index for target, index in found}
 
 
 def _words(entries: list[LedgerEntry]) -> dict[str, Any]:
@@ -103,13 +128,14 @@ def ledger() -> Response:
         db_session(), involving=None if show == "all" else principal.actor,
         offset=(number - 1) * LEDGER_PAGE, limit=LEDGER_PAGE,
     )  # fmt: skip
-    visible = [e for e in found.entries if may_see(e, principal)]
+    visible = [e for e in found.entries if _readable(e, principal)]
     return page(
         "ledger.html",
         checkpoint=checkpoint,
         key=get_ledger().signer.verifier.encode(),
         entries=found.entries,
         visible={e.index for e in visible},
+        redactions=_redactions(list(found.entries)),
         total=found.total,
         show=show,
         page=number,
@@ -128,13 +154,14 @@ def ledger_entry(index: int) -> Response:
     entry = db.get(LedgerEntry, index) if index < checkpoint.size else None
     if entry is None:
         abort(404)
-    visible = may_see(entry, require_principal())
+    visible = _readable(entry, require_principal())
     return page(
         "ledger_entry.html",
         checkpoint=checkpoint,
         key=get_ledger().signer.verifier.encode(),
         entry=entry,
         visible=visible,
+        redaction=_redactions([entry]).get(index),
         proof=proofs.inclusion_proof(db, index, checkpoint.size),
         api=url_for("ledger.entry", index=index, tree_size=checkpoint.size),
         **_words([entry] if visible else []),

@@ -10,14 +10,15 @@ the one the browser remembered.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import ConsoleWatch, new_context, shoot
-from tests.browser.flows import PASSWORD, api_account, sign_in
+from tests.browser.flows import PASSWORD, admin_page_ready, api_account, sign_in
 from tests.browser.server import LiveServer
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "ledger"
@@ -286,3 +287,180 @@ def test_without_javascript_the_history_lists_events_and_says_why_unverified(
         expect(page.locator(".event").first).to_contain_text("not verified")
     finally:
         context.close()
+
+
+def index_of(server: LiveServer, file_id: str, tag: str) -> int:
+    ((index,),) = server.sql(
+        "SELECT idx FROM ledger_entries WHERE target = ? AND tag = ?", f"file:{file_id}", tag
+    )
+    assert isinstance(index, int)
+    return index
+
+
+def fake_erasure(server: LiveServer, index: int) -> tuple[object, object]:
+    """What a database tamperer can do to pass a row off as erased: drop its event and
+    salt, leave the rest (a real redaction also records itself in the signed ledger).
+    Returns the dropped bytes, to put back."""
+    ((event, salt),) = server.sql("SELECT event, salt FROM ledger_entries WHERE idx = ?", index)
+    server.sql("UPDATE ledger_entries SET event = NULL, salt = NULL WHERE idx = ?", index)
+    return event, salt
+
+
+def restore(server: LiveServer, index: int, kept: tuple[object, object]) -> None:
+    server.sql("UPDATE ledger_entries SET event = ?, salt = ? WHERE idx = ?", *kept, index)
+
+
+def test_an_event_without_its_bytes_fails_in_the_history(
+    page: Page, live_server: LiveServer
+) -> None:
+    owner, file_id, _token = file_with_events(live_server)
+    download = index_of(live_server, file_id, "file:download")
+    sign_in(page, owner)
+    kept = fake_erasure(live_server, download)
+    try:
+        page.goto(f"/files/{file_id}/history")
+        summary = page.locator("[data-summary]")
+        expect(summary).to_contain_text("1 of 4 events do not match the signed ledger")
+        failed = page.locator(".event.failed")
+        expect(failed).to_have_count(1)
+        expect(failed).to_have_attribute("data-index", str(download))
+        expect(failed).to_contain_text("This event does not match the signed ledger")
+        expect(page.locator(".event.verified")).to_have_count(3)
+        expect(page.get_by_text("Details erased")).to_have_count(0)
+    finally:
+        restore(live_server, download, kept)
+
+
+def csrf_post(page: Page, path: str, body: Any) -> Any:
+    """A JSON API call with the page's session and CSRF token (what the admin pages do)."""
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    answer = page.request.post(
+        f"/api/v1{path}",
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        data=json.dumps(body),
+    )
+    assert answer.ok, answer.text()
+    return answer.json()
+
+
+def verify_entry_page(page: Page, index: int) -> Any:
+    page.goto(f"/ledger/entries/{index}")
+    page.get_by_role("button", name="Verify").click()
+    status = page.locator("[data-entry-status]")
+    expect(status).not_to_contain_text("Verifying this entry")
+    return status
+
+
+def test_an_erasure_counts_only_with_its_redaction(
+    page: Page, another_context: BrowserContext, live_server: LiveServer
+) -> None:
+    owner, file_id, _token = file_with_events(live_server)
+    download = index_of(live_server, file_id, "file:download")
+    admin_page_ready(page, live_server)
+
+    # A row emptied behind the ledger's back: no redaction of it was ever recorded.
+    kept = fake_erasure(live_server, download)
+    try:
+        status = verify_entry_page(page, download)
+        expect(status).to_contain_text("This entry does not match the signed ledger")
+        expect(status).to_contain_text("no redaction")
+        page.goto("/ledger?show=all")
+        page.get_by_role("button", name="Verify these entries").click()
+        cell = page.locator(f'tr[data-index="{download}"] [data-proof-status]')
+        expect(cell).to_have_class(re.compile(r"\bfailed\b"))
+        expect(page.locator("[data-entries-status]")).to_contain_text("do not match")
+    finally:
+        restore(live_server, download, kept)
+
+    # A real erasure: the admin's redaction, itself in the ledger, names the index and
+    # the leaf hash; the admin may read it, so the erasure is proven.
+    done = csrf_post(page, f"/admin/ledger/entries/{download}/redact", {"reason": "GDPR request"})
+    redaction = done["redaction_index"]
+    status = verify_entry_page(page, download)
+    expect(status).to_contain_text(f"erased, as entry {redaction} records")
+    expect(status.locator(".notice")).to_be_visible()
+    page.goto("/ledger?show=all")
+    page.get_by_role("button", name="Verify these entries").click()
+    expect(page.locator("[data-entries-status]")).to_contain_text(
+        "entries on this page were verified in this browser"
+    )
+    cell = page.locator(f'tr[data-index="{download}"] [data-proof-status]')
+    expect(cell).to_contain_text(f"Erased: proven by entry {redaction}")
+
+    # The owner may not read the admin's redaction: erased, but not proven to them.
+    owner_page = another_context.new_page()
+    sign_in(owner_page, owner)
+    status = verify_entry_page(owner_page, download)
+    expect(status).to_contain_text("Erased — not proven")
+    expect(status.locator(".notice, .alert")).to_have_count(0)
+    expect(status).not_to_contain_text("Verified in this browser")
+
+
+# Ed25519 gone from WebCrypto, as in a browser that lacks it.
+NO_ED25519 = """
+(() => {
+  const subtle = crypto.subtle;
+  const ed = (a) => String((a && a.name) || a).toLowerCase() === "ed25519";
+  const refuse = () => Promise.reject(new DOMException("Unrecognized name.", "NotSupportedError"));
+  for (const name of ["importKey", "verify"]) {
+    const real = subtle[name].bind(subtle);
+    const at = name === "importKey" ? 2 : 0;
+    subtle[name] = (...args) => (ed(args[at]) ? refuse() : real(...args));
+  }
+})();
+"""
+
+
+def test_an_unchecked_signature_is_not_called_verified(page: Page, live_server: LiveServer) -> None:
+    owner, file_id, token = file_with_events(live_server)
+    sign_in(page, owner)
+    page.goto(f"/files/{file_id}/history")
+    expect_all_verified(page, 4)
+    remembered = page.evaluate("() => ({...localStorage})")
+    assert "strongroom.ledger.checkpoint" in remembered
+
+    api(live_server, "GET", f"/files/{file_id}/content", token)
+    page.add_init_script(NO_ED25519)
+    page.reload()
+    summary = page.locator("[data-summary]")
+    expect(summary).to_contain_text("its signature could not be checked")
+    expect(summary).not_to_contain_text("were verified")
+    expect(summary.locator(".notice, .alert")).to_have_count(0)
+    expect(page.locator(".event.verified")).to_have_count(0)
+    assert page.evaluate("() => ({...localStorage})") == remembered
+
+    page.goto("/ledger")
+    expect(page.locator("[data-checkpoint-status]")).to_contain_text("could not be checked")
+    page.get_by_role("button", name="Verify these entries").click()
+    status = page.locator("[data-entries-status]")
+    expect(status).to_contain_text("its signature could not be checked")
+    expect(status.locator(".notice, .alert")).to_have_count(0)
+    assert page.evaluate("() => ({...localStorage})") == remembered
+
+
+def test_an_answer_about_another_entry_is_refused(page: Page, live_server: LiveServer) -> None:
+    owner, file_id, _token = file_with_events(live_server)
+    upload = index_of(live_server, file_id, "file:upload")
+    download = index_of(live_server, file_id, "file:download")
+    sign_in(page, owner)
+
+    # The server answers "entry <upload>" with the download's (genuine) entry and proof.
+    def other_entry(route: Route) -> None:
+        url = route.request.url.replace(f"/entries/{upload}?", f"/entries/{download}?")
+        route.fulfill(response=route.fetch(url=url))
+
+    page.route(re.compile(rf"/api/v1/ledger/entries/{upload}\?"), other_entry)
+    status = verify_entry_page(page, upload)
+    expect(status).to_contain_text("This entry does not match the signed ledger")
+    expect(status).to_contain_text(f"entry {download}, not entry {upload}")
+    expect(page.locator("pre.canonical")).not_to_contain_text('"tag":"file:download"')
+
+    page.goto("/ledger")
+    page.get_by_role("button", name="Verify these entries").click()
+    expect(page.locator(f'tr[data-index="{upload}"] [data-proof-status]')).to_have_class(
+        re.compile(r"\bfailed\b")
+    )
+    expect(page.locator(f'tr[data-index="{download}"] [data-proof-status]')).to_have_class(
+        re.compile(r"\bok\b")
+    )
+    expect(page.locator("[data-entries-status]")).to_contain_text("do not match")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
 from strongroom.context import get_database
+from strongroom.ledger import services
 from strongroom.ledger.models import LedgerEntry
 from tests.auth_helpers import STRONG_PASSWORD, SignedIn, make_admin
 from tests.files_helpers import API, download, upload
@@ -161,3 +163,38 @@ def test_an_entry_page_shows_its_event_and_proof(
 
 def test_an_entry_beyond_the_ledger_is_not_found(app: APIFlask, alice: SignedIn) -> None:
     assert signed_in(app, alice).get("/ledger/entries/999999").status_code == 404
+
+
+def test_an_erased_entry_names_its_redaction(
+    app: APIFlask, client: FlaskClient, alice: SignedIn
+) -> None:
+    stored = upload(client, alice, b"hello", "report.pdf")
+    download(client, alice, stored["id"])
+    with app.app_context(), get_database().session() as db:
+        erased, emptied = (
+            db.query(LedgerEntry.index).filter_by(target=f"file:{stored['id']}", tag=tag).scalar()
+            for tag in ("file:upload", "file:download")
+        )
+        redaction = services.redact_entry(
+            db, erased, actor="system:test", reason="GDPR request", at=datetime.now(UTC)
+        ).index
+        # A row emptied behind the ledger's back: no redaction records it.
+        row = db.get(LedgerEntry, emptied)
+        assert row is not None
+        row.event, row.salt = None, None
+        db.commit()
+    admin = signed_in(app, make_admin(app))
+    # An admin may see every event, but an erased one has none to show (this was a 500).
+    page = admin.get(f"/ledger/entries/{erased}")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f"The erasure is recorded in entry #{redaction}" in text_of(body)
+    assert attribute(body, "data-redaction") == str(redaction)
+    body = admin.get(f"/ledger/entries/{emptied}").get_data(as_text=True)
+    assert "No redaction of it is recorded in the ledger." in text_of(body)
+    assert attribute(body, "data-redaction") == ""
+    # The explorer's rows point the script at the same redactions.
+    listing = admin.get("/ledger?show=all").get_data(as_text=True)
+    assert f'<tr data-index="{erased}" data-redaction="{redaction}">' in listing
+    assert f'<tr data-index="{emptied}" data-redaction="">' in listing
+    assert text_of(listing).count("Erased (personal data removed)") == 2

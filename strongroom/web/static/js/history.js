@@ -1,18 +1,31 @@
 // The file history page: fetch the file's events with their proofs (the API's history
 // route), check each one in this browser, and show every event from the very bytes
 // that were checked. The server's own list (drawn without JavaScript) is replaced.
+//
+// Every event here must come with its bytes: a genuine erasure also sets the entry's
+// target to "redacted", so it never appears in a file's history, and an event listed
+// without bytes is one whose row was emptied behind the ledger's back.
 
 import { localTimes } from "./common.js";
-import { detailsList, el, fetchJSON, pageWords, timeElement, trustCheckpoint, trustWords, verifyEntry, what, who } from "./ledger-verify.js";
+import {
+  detailsList,
+  el,
+  fetchJSON,
+  pageWords,
+  signatureVerified,
+  statusBox,
+  timeElement,
+  trustCheckpoint,
+  trustWords,
+  verifyEntry,
+  what,
+  who,
+} from "./ledger-verify.js";
 
 const FAILED = "This event does not match the signed ledger: it may have been altered.";
 
 function summary(section, kind, ...lines) {
-  const box = section.querySelector("[data-summary]");
-  const note = el("div", kind === "ok" ? "notice" : kind === "alert" ? "alert" : "notice muted");
-  note.setAttribute("role", kind === "alert" ? "alert" : "status");
-  for (const line of lines) note.append(el("p", "", line));
-  box.replaceChildren(note);
+  section.querySelector("[data-summary]").replaceChildren(statusBox(kind, lines));
 }
 
 // The event as the bytes say (unverified ones are still shown, marked as such).
@@ -32,15 +45,19 @@ function looseEvent(entry) {
   }
 }
 
-async function eventItem(item, checkpoint, words, target) {
+async function eventItem(item, trust, words, target) {
   const row = el("li", "event");
   row.dataset.index = item.index;
   try {
-    const event = await verifyEntry(item, checkpoint, { target });
-    row.classList.add("verified");
-    // An erased (redacted) event keeps only its hash: that much is still proven.
-    const shown = event ? eventView(event, words) : [el("p", "event-head", "Details erased (personal data removed)")];
-    row.append(...shown, el("p", "proof-status ok", `Verified in this browser · entry ${item.index}`));
+    const event = await verifyEntry(item, trust.checkpoint, { target });
+    row.append(...eventView(event, words));
+    if (signatureVerified(trust)) {
+      row.classList.add("verified");
+      row.append(el("p", "proof-status ok", `Verified in this browser · entry ${item.index}`));
+    } else {
+      row.classList.add("unsigned");
+      row.append(el("p", "proof-status muted", `Matches the checkpoint, whose signature could not be checked · entry ${item.index}`));
+    }
     return { row, ok: true };
   } catch (error) {
     row.classList.add("failed");
@@ -65,7 +82,7 @@ async function check(section) {
     return;
   }
   const results = [];
-  for (const item of history.items) results.push(await eventItem(item, trust.checkpoint, words, section.dataset.target));
+  for (const item of history.items) results.push(await eventItem(item, trust, words, section.dataset.target));
   const list = section.querySelector("[data-events]") || el("ol", "events");
   list.dataset.events = "";
   list.replaceChildren(...results.map((r) => r.row));
@@ -79,6 +96,9 @@ function report(section, results, trust) {
   const checkpointWords = `Checked against the ledger's signed checkpoint of ${trust.checkpoint.size} entries. ${trustWords(trust)}`;
   if (bad) {
     summary(section, "alert", `${bad} of ${results.length} events do not match the signed ledger: they may have been altered.`, checkpointWords);
+  } else if (!signatureVerified(trust)) {
+    const these = results.length === 1 ? "The event matches" : `The ${results.length} events match`;
+    summary(section, "warning", `${these} the ledger's checkpoint, but its signature could not be checked in this browser: they are not verified.`, checkpointWords);
   } else {
     const all = results.length === 1 ? "The event was" : `All ${results.length} events were`;
     summary(section, "ok", `${all} verified in this browser.`, checkpointWords);

@@ -5,7 +5,12 @@
 // (localStorage). On every later visit the key must be the same, and the new
 // checkpoint must be proven (RFC 9162 consistency proof) to extend the remembered one,
 // so a server that rewrote or dropped past events is caught even though it signs
-// whatever it likes today. A checkpoint that fails is never remembered.
+// whatever it likes today. A checkpoint that fails, or whose signature this browser
+// could not check, is never remembered.
+//
+// What this cannot do: the key comes from the same server as this script, so a
+// dishonest server (rather than someone editing its database) could serve another
+// key, script or list; and no page can prove that no event is missing from a list.
 
 import {
   LedgerError,
@@ -15,6 +20,7 @@ import {
   parseEvent,
   parseVerifierKey,
   toBase64,
+  toHex,
   utf8,
   verifyConsistency,
   verifyInclusion,
@@ -22,6 +28,7 @@ import {
 
 const API = "/api/v1/ledger";
 const STORE = "strongroom.ledger";
+const REDACT_TAG = "ledger:entry:redact";
 
 async function fetchOk(url) {
   const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json, text/plain" } });
@@ -31,6 +38,11 @@ async function fetchOk(url) {
 
 export async function fetchJSON(url) {
   return (await fetchOk(url)).json();
+}
+
+// The API address of entry ``index`` with its inclusion proof in the tree of ``size``.
+export function entryURL(index, size) {
+  return `${API}/entries/${index}?tree_size=${size}`;
 }
 
 function remembered(name) {
@@ -50,7 +62,8 @@ function remember(name, value) {
   }
 }
 
-// The ledger's public key, which must be the one this browser saw first.
+// The ledger's public key, which must be the one this browser saw first (it is
+// remembered by trustCheckpoint, once a checkpoint's signature by it has verified).
 async function ledgerKey() {
   const text = (await (await fetchOk(`${API}/public-key`)).text()).trim();
   const verifier = await parseVerifierKey(text);
@@ -61,7 +74,6 @@ async function ledgerKey() {
         "Ask your administrator before trusting it.",
     );
   }
-  if (!known) remember("key", text);
   return { verifier, text };
 }
 
@@ -92,56 +104,129 @@ async function checkAgainstRemembered(checkpoint) {
   return { kind: "extended", from: old.size, size: checkpoint.size };
 }
 
+// The one rule both pages follow: a check counts as verified only against a checkpoint
+// whose signature this browser verified. Without Ed25519 the entries may match the
+// checkpoint, but anyone who can edit the database could have written that too.
+export function signatureVerified(trust) {
+  return trust.signature === "verified";
+}
+
 // The checkpoint of a signed ``note``, checked: signature by the ledger key (when the
-// browser can) and consistency with the one remembered. Remembers it when all is well.
+// browser can) and consistency with the one remembered. Remembers key and checkpoint
+// only when the signature verified (an unchecked one must not become the reference
+// the next visit is compared with).
 export async function trustCheckpoint(note) {
   const { verifier, text } = await ledgerKey();
   const { checkpoint, signature } = await openCheckpoint(note, verifier);
   const consistency = await checkAgainstRemembered(checkpoint);
+  const trust = { checkpoint, signature, consistency, key: text };
+  if (!signatureVerified(trust)) return trust;
+  if (!remembered("key")) remember("key", text);
   const old = remembered("checkpoint");
   if (!old || old.size <= checkpoint.size) {
     remember("checkpoint", { origin: checkpoint.origin, size: checkpoint.size, root: toBase64(checkpoint.root), note });
   }
-  return { checkpoint, signature, consistency, key: text };
+  return trust;
+}
+
+// An answer must be about the entry that was asked for: a proof of another entry
+// (genuine, and so passing every other check) must not stand in for it.
+function sameIndex(item, asked) {
+  if (asked !== undefined && item.index !== Number(asked)) {
+    throw new LedgerError(`the server answered with entry ${item.index}, not entry ${asked}`);
+  }
+}
+
+async function included(leaf, item, checkpoint) {
+  const proof = item.proof.map((h) => fromBase64(h, "a proof hash"));
+  await verifyInclusion(leaf, item.index, checkpoint.size, proof, checkpoint.root);
 }
 
 // Check one entry as the API serves it ({index, proof, entry}) against a trusted
-// checkpoint. The leaf hash is recomputed from the entry's own salt and canonical
-// bytes, never taken from the server, so an altered row cannot pass. Returns the event
-// those bytes hold (null when hidden or erased: then only the hash is proven).
-export async function verifyEntry(item, checkpoint, { target } = {}) {
+// checkpoint: it must be entry ``index`` (when given) and, when given, about
+// ``target``. The leaf hash is recomputed from the entry's own salt and canonical
+// bytes, never taken from the server, so an altered row cannot pass; an entry without
+// those bytes (erased, or not shown to this reader) fails. Returns the event.
+export async function verifyEntry(item, checkpoint, { index, target } = {}) {
+  sameIndex(item, index);
   const { entry } = item;
-  let event = null;
-  let leaf;
-  if (entry.visible) {
-    event = parseEvent(entry.canonical);
-    if (event.index !== item.index) throw new LedgerError(`the event says it is entry ${event.index}, not ${item.index}`);
-    if (target && event.target !== target) throw new LedgerError("the event is about something else");
-    leaf = await entryLeafHash(fromBase64(entry.salt, "the salt"), utf8(entry.canonical));
-  } else {
-    leaf = fromBase64(entry.leaf_hash, "the leaf hash");
+  if (!entry.visible || typeof entry.canonical !== "string" || typeof entry.salt !== "string") {
+    throw new LedgerError("the server sent no event bytes for it, so nothing about it can be checked");
   }
-  const proof = item.proof.map((h) => fromBase64(h, "a proof hash"));
-  await verifyInclusion(leaf, item.index, checkpoint.size, proof, checkpoint.root);
+  const event = parseEvent(entry.canonical);
+  if (event.index !== item.index) throw new LedgerError(`the event says it is entry ${event.index}, not ${item.index}`);
+  if (target && event.target !== target) throw new LedgerError("the event is about something else");
+  await included(await entryLeafHash(fromBase64(entry.salt, "the salt"), utf8(entry.canonical)), item, checkpoint);
   return event;
+}
+
+// An erased entry keeps only its leaf hash, which the server supplies: it is accepted
+// (spec section 6) only with a later, verified ``ledger:entry:redact`` event naming
+// this index and exactly this leaf hash. ``redaction`` is that event's index as the
+// page gives it ("" when none is recorded). Returns "erased" when proven, "unproven"
+// when the reader may not see the redaction (the hash is still proven in the tree).
+async function verifyErased(item, checkpoint, redaction) {
+  if (!/^\d+$/u.test(redaction ?? "")) {
+    throw new LedgerError("its event is missing, but the ledger records no redaction of it");
+  }
+  const leaf = fromBase64(item.entry.leaf_hash, "the leaf hash");
+  const record = await fetchJSON(entryURL(redaction, checkpoint.size));
+  sameIndex(record, redaction);
+  if (!record.entry.visible) {
+    await included(leaf, item, checkpoint);
+    return "unproven";
+  }
+  const event = await verifyEntry(record, checkpoint, { index: redaction, target: `entry:${item.index}` });
+  const details = event.details || {};
+  if (event.tag !== REDACT_TAG || record.index <= item.index || details.index !== item.index) {
+    throw new LedgerError(`entry ${record.index} is not a redaction of this entry`);
+  }
+  if (details.leaf_hash !== toHex(leaf)) throw new LedgerError(`entry ${record.index} erased an entry with another hash`);
+  await included(leaf, item, checkpoint);
+  return "erased";
+}
+
+// Check an entry of the explorer, whatever the reader may see of it. Returns
+// {state, event}: "verified" (its bytes, with ``event``), "hidden" (not about the
+// reader: only its hash is in the tree, nothing is claimed about its event), "erased"
+// (proven by its redaction) or "unproven" (erased, but the redaction is not shown to
+// this reader). Throws when the entry does not match the signed ledger.
+export async function checkEntry(item, checkpoint, { index, redaction }) {
+  sameIndex(item, index);
+  if (item.entry.visible) return { state: "verified", event: await verifyEntry(item, checkpoint, { index }) };
+  if (item.entry.redacted) return { state: await verifyErased(item, checkpoint, redaction), event: null };
+  await included(fromBase64(item.entry.leaf_hash, "the leaf hash"), item, checkpoint);
+  return { state: "hidden", event: null };
 }
 
 // What a checked checkpoint means, in a sentence for the page.
 export function trustWords(trust) {
+  const signed = signatureVerified(trust);
   const parts = [];
   parts.push(
-    trust.signature === "verified"
+    signed
       ? "Its signature was verified in this browser."
-      : "Signature not checked: this browser lacks Ed25519.",
+      : "Its signature could not be checked: this browser lacks Ed25519 (WebCrypto), so nothing here counts as verified and this checkpoint is not remembered.",
   );
   if (trust.consistency.kind === "extended" && trust.consistency.from < trust.consistency.size) {
     parts.push(`It extends the checkpoint this browser saw before (${trust.consistency.from} entries): nothing earlier was changed.`);
   } else if (trust.consistency.kind === "extended") {
     parts.push("It is the checkpoint this browser saw before.");
-  } else {
+  } else if (signed) {
     parts.push("This browser had seen no checkpoint before; it remembers this one to check the next.");
+  } else {
+    parts.push("This browser had seen no checkpoint before.");
   }
   return parts.join(" ");
+}
+
+// A status box: "ok" (green), "alert" (red) or anything else (neutral: in progress,
+// or a warning that something could not be proven).
+export function statusBox(kind, lines) {
+  const note = el("div", kind === "ok" ? "notice" : kind === "alert" ? "alert" : `muted status-${kind}`);
+  note.setAttribute("role", kind === "alert" ? "alert" : "status");
+  for (const line of lines) note.append(el("p", "", line));
+  return note;
 }
 
 // --- showing an event in words ---------------------------------------------------------
