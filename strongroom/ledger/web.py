@@ -34,6 +34,11 @@ def _checkpoint_after_appends(_exc: BaseException | None) -> None:
     session = g.get("db_session")
     if session is None or not session.info.pop(APPENDED, False):
         return
+    # The request's own transaction is over: what it wrote is committed, and anything
+    # else is dropped when its session closes. End it now: on SQLite a page that read
+    # after its commit (an error page, say) holds the write lock, and the checkpoint's
+    # session below would wait out the busy timeout and give up.
+    session.rollback()
     deps = get_ledger()
     clock = current_app.extensions["strongroom.auth"].clock
     try:

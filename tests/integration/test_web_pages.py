@@ -11,9 +11,12 @@ import pyotp
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from strongroom.auth.policy import requirement_of
+from strongroom.context import get_database
+from strongroom.ledger.models import LedgerEntry
 from tests.auth_helpers import STRONG_PASSWORD, FakeClock, SignedIn, new_account
 from tests.conftest import AppFactory
 from tests.files_helpers import API, upload
@@ -241,3 +244,26 @@ def test_a_refused_form_upload_explains_itself_and_stores_nothing(
     )
     assert forged.status_code == 403
     assert app.test_client().get(f"{API}/files", headers=alice.bearer).get_json()["total"] == 0
+
+
+def test_an_error_page_after_a_ledgered_refusal_lets_the_checkpoint_be_signed(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused page ledgers ``access:denied``, then draws its error page from the
+    request's session. That read must not keep the database (SQLite's write lock) from
+    the checkpoint signed after the request: it used to wait out the busy timeout
+    (five seconds per refused page) and then give up."""
+    app = make_app(ledger_checkpoint_entries=1)
+    account = new_account(app.test_client())
+    browser = app.test_client()
+    sign_in_page(browser, account.username, STRONG_PASSWORD)
+    refused = browser.get("/files/NOSUCHFILE/history")
+    assert refused.status_code == 404
+    assert "checkpoint postponed" not in caplog.text
+    with app.app_context(), get_database().session() as db:
+        entries = db.scalar(select(func.count()).select_from(LedgerEntry))
+        denied = db.scalar(select(LedgerEntry).order_by(LedgerEntry.index.desc()).limit(1))
+    assert denied is not None
+    assert denied.tag == "access:denied"
+    note = app.test_client().get("/api/v1/ledger/checkpoint").get_data(as_text=True)
+    assert int(note.splitlines()[1]) == entries
