@@ -11,8 +11,10 @@ visible atomically) and aborted on any failure, so no half-written object ever s
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import TracebackType
@@ -97,16 +99,26 @@ def make_client(
         request_checksum_calculation="when_required" if custom else None,
         response_checksum_validation="when_required" if custom else None,
     )
-    # A session per store: boto3's default session is not thread-safe to build clients.
-    session = boto3.session.Session()
-    return session.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-        config=config,
-    )
+    # One session for every store of the process: building a client from a new session
+    # reloads botocore's service models each time (~0.1 s). Building clients from one
+    # session is not thread-safe, hence the lock; the clients themselves are.
+    with _SESSION_LOCK:
+        return _shared_session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=config,
+        )
+
+
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _shared_session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 class S3BlobWriter:
