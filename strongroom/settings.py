@@ -27,6 +27,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from strongroom.settings_accounts import AccountSettings
 from strongroom.settings_files import FileSettings
 from strongroom.settings_ledger import LedgerSettings
+from strongroom.settings_ops import OpsSettings
 
 ENV_PREFIX = "STRONGROOM_"
 KIB = 1024
@@ -53,7 +54,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class Settings(AccountSettings, FileSettings, LedgerSettings):
+class Settings(AccountSettings, FileSettings, LedgerSettings, OpsSettings):
     """Everything Strongroom can be told from the outside, validated once at start-up."""
 
     model_config = SettingsConfigDict(
