@@ -29,6 +29,7 @@ from strongroom.ledger import views as ledger_views
 from strongroom.ledger import web as ledger_web
 from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
+from strongroom.ops import headers
 from strongroom.ops.views import bp as ops_bp
 from strongroom.settings import (
     ConfigError,
@@ -83,6 +84,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     )
     _configure(app, settings)
     middleware.init_app(app)  # first, so every later hook sees the request id
+    headers.init_app(app, settings)  # the HTTPS redirect before any other work
     context.init_app(app, settings, database)
     errors.init_app(app)
     api.init_app(app)

@@ -5,9 +5,10 @@ account, admin, ledger) registers its routes on ``bp`` so that every page is
 ``url_for("web.<name>")``. Views stay thin: parse the form, call one service, then
 render (``page``) or redirect with a message (``see_other`` + ``flash``).
 
-Every page gets a strict Content-Security-Policy: scripts and styles only from the
-app's own ``/static``, nothing inline, no third party, so the interface works fully
-offline and an injected ``<script>`` cannot run.
+Every page gets a strict Content-Security-Policy (``strongroom.ops.headers``, with the
+other security headers): scripts and styles only from the app's own ``/static``,
+nothing inline, no third party, so the interface works fully offline and an injected
+``<script>`` cannot run.
 """
 
 from __future__ import annotations
@@ -26,24 +27,9 @@ from strongroom.auth.exceptions import (
 
 bp = Blueprint("web", __name__)
 FORM = "application/x-www-form-urlencoded"
-# Pages load only what the app serves itself: no inline code, no third parties.
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
 # Flash categories the layout knows how to show (role=status or role=alert).
 NOTICE = "notice"
 ALERT = "alert"
-
-
-@bp.after_app_request
-def _page_headers(response: Response) -> Response:
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
 
 
 @bp.errorhandler(Unauthenticated)

@@ -202,7 +202,8 @@ def test_internal_error_shows_traceback_only_with_debug(make_probe_app: AppFacto
 
 def test_production_never_shows_traceback(make_probe_app: AppFactory) -> None:
     client = make_probe_app(mode="production").test_client()
-    response = client.get("/api/v1/probe/boom")
+    # Over HTTPS: production redirects plain HTTP before any view runs.
+    response = client.get("/api/v1/probe/boom", base_url="https://localhost")
     assert_problem(response, 500, "internal-error")
     assert "RuntimeError" not in response.get_data(as_text=True)
 
