@@ -29,7 +29,7 @@ from strongroom.ledger import views as ledger_views
 from strongroom.ledger import web as ledger_web
 from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
-from strongroom.ops import headers
+from strongroom.ops import errortracking, headers
 from strongroom.ops.views import bp as ops_bp
 from strongroom.settings import (
     ConfigError,
@@ -57,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     settings = load_settings(overrides)
     configure_logging(settings.log_level, settings.log_format)
     settings = prepare_settings(settings)
+    errortracking.init_app(settings)  # before anything else that may fail and log it
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:

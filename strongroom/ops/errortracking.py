@@ -1,0 +1,228 @@
+"""Error tracking with Sentry, on only when ``STRONGROOM_SENTRY_DSN`` is set.
+
+Without a DSN nothing here imports sentry-sdk or starts anything. With one, errors
+(unhandled exceptions, which ``strongroom.errors`` logs, and any ``log.error``) go to
+Sentry tagged with the request id that the problem+json answer and the access log
+show, so a user's report, the log line and the Sentry issue meet.
+
+What leaves the process is decided here, deny by default (docs/operations/
+error-tracking.md lists it):
+
+- request: method, URL without its query string (share-link tokens in ``/s/<token>``
+  replaced) and a short list of harmless headers; never cookies, bodies, form data,
+  query strings, ``Authorization``/``X-CSRF-Token``/``X-File-Name`` or any other
+  header not on the list, and no client address;
+- no local variables of stack frames (they hold passwords, tokens and file names);
+- everywhere else (extra data, contexts, breadcrumbs, exception messages, log
+  messages and their arguments, span descriptions, tags): values under a key that
+  names a secret (``password``, ``token``, ``cookie``, ``otp``, ...) or personal data
+  (``name``, ``filename``, ``username``, ``note``, ``email``) are replaced, and strings
+  are scrubbed of anything shaped like a credential (bearer tokens, Strongroom's
+  prefixed tokens, share-link paths, query strings, passwords in URLs, recovery
+  codes, long random strings).
+
+Fork safety: the app is built in gunicorn's master before the workers fork. The SDK
+starts its sender thread lazily and checks the process id before each use, so every
+worker starts its own after the fork; nothing is sent from the master.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from strongroom import __version__
+from strongroom.auth.tokens import CHALLENGE_PREFIX, INVITE_PREFIX, PAT_PREFIX, SESSION_PREFIX
+from strongroom.logs import REDACTED, is_sensitive, request_id_var
+from strongroom.middleware import REQUEST_ID_HEADER, SECRET_PATH_PREFIXES
+from strongroom.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Request headers that may travel with an event; every other one is dropped.
+ALLOWED_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "content-length",
+        "content-type",
+        "host",
+        "user-agent",
+        REQUEST_ID_HEADER.lower(),
+    }
+)
+# Keys whose values are secrets wherever they appear (the log filter's list, plus
+# what it does not catch: CSRF values, sessions, TOTP and recovery codes, DSNs).
+_SECRET_KEY = re.compile(r"csrf|session|^code$|recovery|dsn|signature|private", re.IGNORECASE)
+# Keys whose values are personal in data that code attached (log extras, breadcrumb
+# data): file names above all. Not applied to the SDK's own contexts, whose ``name``
+# fields say "CPython" or "Linux".
+_PERSONAL_KEY = re.compile(
+    r"^(name|filename|file_name|new_name|old_name|display_name|original_name|username|"
+    r"email|note|content[-_]disposition|x[-_]file[-_]name)$",
+    re.IGNORECASE,
+)
+# Frame fields kept as they are: source locations, not data.
+_FRAME_FIELDS = frozenset(
+    {"filename", "abs_path", "module", "function", "package", "context_line", "pre_context",
+     "post_context"}
+)  # fmt: skip
+
+_TOKEN_PREFIXES = "|".join(
+    re.escape(p) for p in (SESSION_PREFIX, PAT_PREFIX, CHALLENGE_PREFIX, INVITE_PREFIX)
+)
+_SECRET_PATHS = "|".join(re.escape(p) for p in SECRET_PATH_PREFIXES)
+# Long random strings (raw tokens, keys): mixed case and digits, 32 characters or more.
+# Hex (request and trace ids, digests) and identifiers stay readable.
+_LONG_RANDOM = re.compile(
+    r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[0-9])"
+    r"[A-Za-z0-9_-]{32,}"
+)
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization header values, wherever they were copied to.
+    (re.compile(r"\b(Bearer|Basic|Token)\s+[^\s,;\"']+", re.IGNORECASE), rf"\1 {REDACTED}"),
+    # Strongroom's own tokens: sessions, personal access tokens, challenges, invites.
+    (re.compile(rf"(?<![A-Za-z0-9])(?:{_TOKEN_PREFIXES})[A-Za-z0-9_-]+"), REDACTED),
+    # Share-link tokens in paths and URLs (/s/<token>, /s/<token>/content).
+    (re.compile(rf"({_SECRET_PATHS})[^/\s?#\"']+"), rf"\1{REDACTED}"),
+    # Query strings (names of uploads, search terms, tokens someone put there).
+    (re.compile(r"(/[^\s?\"'<>]*)\?[^\s#\"'<>]*"), rf"\1?{REDACTED}"),
+    # Passwords in URLs (a database URL in an exception message).
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]*):[^@/\s]+@", re.IGNORECASE), rf"\1:{REDACTED}@"),
+    # key=value pairs whose key names a secret (cookies, form bodies, log text).
+    (
+        re.compile(
+            r"((?:pass(?:word|phrase)?|secret|token|session|csrf|cookie|api[_-]?key|otp|"
+            r"recovery|(?<![\w-])code)[\w-]*[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s;&,\"']+)",
+            re.IGNORECASE,
+        ),
+        rf"\1{REDACTED}",
+    ),
+    # Recovery codes (four groups of four base32 characters).
+    (re.compile(r"\b[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}\b", re.IGNORECASE), REDACTED),
+    (_LONG_RANDOM, REDACTED),
+)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every credential-shaped part replaced by ``[redacted]``."""
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _secret_key(key: str) -> bool:
+    return is_sensitive(key) or bool(_SECRET_KEY.search(key))
+
+
+def scrub(value: Any, *, personal: bool = False) -> Any:
+    """A copy of ``value`` with secrets (and, if ``personal``, personal data) removed.
+
+    Dicts are scrubbed by key and recursively; strings by shape.
+    """
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            name = str(key)
+            if name == "vars":
+                continue  # a stack frame's local variables: never sent
+            if _secret_key(name) or (personal and _PERSONAL_KEY.match(name)):
+                out[key] = REDACTED
+            elif name in _FRAME_FIELDS:
+                out[key] = item
+            else:
+                out[key] = scrub(item, personal=personal)
+        return out
+    if isinstance(value, list | tuple):
+        return [scrub(item, personal=personal) for item in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    return value
+
+
+def scrub_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Method, URL without its query, and the allowed headers; nothing else."""
+    out: dict[str, Any] = {}
+    if "method" in request:
+        out["method"] = request["method"]
+    if isinstance(request.get("url"), str):
+        out["url"] = scrub_text(request["url"].split("?", 1)[0])
+    headers = request.get("headers")
+    if isinstance(headers, Mapping):
+        out["headers"] = {
+            name: scrub_text(str(value))
+            for name, value in headers.items()
+            if str(name).lower() in ALLOWED_HEADERS
+        }
+    return out
+
+
+def _tag_request_id(event: dict[str, Any]) -> None:
+    request_id = request_id_var.get()
+    if request_id:
+        tags = event.get("tags")
+        if not isinstance(tags, dict):
+            tags = event["tags"] = {}
+        tags["request_id"] = request_id
+
+
+def scrub_event(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
+    """Sentry's ``before_send`` (and ``before_send_transaction``)."""
+    _tag_request_id(event)
+    cleaned: dict[str, Any] = {}
+    for key, value in event.items():
+        if key == "request" and isinstance(value, Mapping):
+            cleaned[key] = scrub_request(value)
+        elif key == "user":
+            continue  # no user data at all (an id would do; the request id is enough)
+        elif key == "modules":
+            cleaned[key] = value  # installed package versions ("pyotp" is no secret)
+        elif key in {"extra", "breadcrumbs"}:
+            cleaned[key] = scrub(value, personal=True)
+        else:
+            cleaned[key] = scrub(value)
+    return cleaned
+
+
+def scrub_breadcrumb(crumb: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
+    """Sentry's ``before_breadcrumb``: breadcrumbs carry log extras and request URLs."""
+    cleaned: dict[str, Any] = scrub(crumb, personal=True)
+    data = cleaned.get("data")
+    if isinstance(data, dict):
+        data.pop("http.query", None)
+        data.pop("http.fragment", None)
+    return cleaned
+
+
+def init_app(settings: Settings) -> bool:
+    """Start Sentry when a DSN is configured; returns whether it did."""
+    dsn = settings.sentry_dsn.get_secret_value().strip() if settings.sentry_dsn else ""
+    if not dsn:
+        return False
+    import sentry_sdk  # noqa: PLC0415  # only when configured: no cost otherwise
+    from sentry_sdk.integrations.flask import FlaskIntegration  # noqa: PLC0415
+    from sentry_sdk.integrations.logging import LoggingIntegration  # noqa: PLC0415
+
+    sentry_sdk.init(
+        dsn=dsn,
+        release=f"strongroom@{__version__}",
+        environment=settings.sentry_environment or str(settings.mode),
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        # send_default_pii stays unset, which means off (user data, client addresses,
+        # database query values): sentry-sdk 2.75 deprecates passing it at all.
+        include_local_variables=False,
+        max_request_body_size="never",
+        before_send=scrub_event,  # type: ignore[arg-type]  # a TypedDict, handled as a dict
+        before_send_transaction=scrub_event,  # type: ignore[arg-type]
+        before_breadcrumb=scrub_breadcrumb,
+        integrations=[
+            # Route templates (/s/<token>) name transactions, never the actual paths.
+            FlaskIntegration(transaction_style="url"),
+            LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
+        ],
+    )
+    log.info("error tracking on", extra={"environment": settings.sentry_environment or None})
+    return True
