@@ -12,6 +12,7 @@ TEST_PG_URL ?= $(or $(STRONGROOM_TEST_DATABASE_URL),postgresql://postgres@127.0.
 TEST_REDIS_URL ?= $(or $(STRONGROOM_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
@@ -45,7 +46,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium \
 		|| { echo "could not install chromium: the browser tests will be skipped"; [ "$$CI" != true ]; }
 
-test-sqlite: $(DEV_STAMP) $(CHROMIUM) ## Run the suite on SQLite and the local disk (and the Redis tests)
+# The reverse-proxy test (tests/integration/test_nginx.py) runs Debian's nginx on
+# loopback in front of a real server; as with chromium, only CI fails without it.
+$(NGINX):
+	@echo "Installing Debian's nginx for the reverse-proxy test (tests/integration/test_nginx.py)"
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx \
+		|| { echo "could not install nginx: the nginx test will be skipped"; [ "$$CI" != true ]; }
+
+test-sqlite: $(DEV_STAMP) $(CHROMIUM) $(NGINX) ## Run the suite on SQLite and the local disk (and the Redis tests)
 	env -u STRONGROOM_TEST_DATABASE_URL -u STRONGROOM_TEST_STORAGE STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 		$(BIN)/pytest -m "not postgres"
 
