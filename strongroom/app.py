@@ -30,6 +30,7 @@ from strongroom.ledger import web as ledger_web
 from strongroom.ledger.keys import load_signer
 from strongroom.logs import configure_logging
 from strongroom.ops import errortracking, headers
+from strongroom.ops.metrics_web import init_app as init_metrics
 from strongroom.ops.views import bp as ops_bp
 from strongroom.settings import (
     ConfigError,
@@ -87,6 +88,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     middleware.init_app(app)  # first, so every later hook sees the request id
     headers.init_app(app, settings)  # the HTTPS redirect before any other work
     context.init_app(app, settings, database)
+    init_metrics(app, settings, database)  # counts every request, serves /metrics
     errors.init_app(app)
     api.init_app(app)
     _init_cors(app, settings)

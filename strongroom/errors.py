@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "urn:strongroom:problem:"
 PROBLEM_MIMETYPE = "application/problem+json"
-_JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz")
+_JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
 # app.extensions key of the HTML error page renderer:
 # (problem, detail, request_id, headers) -> HTML. The web package installs one.
 ERROR_PAGE = "strongroom.error_page"

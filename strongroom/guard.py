@@ -21,6 +21,7 @@ from strongroom.settings import ConfigError, Mode, Settings, env_name
 log = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_CHARS = 32
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Values copied from tutorials, templates and the prototype's own checklist.
@@ -89,6 +90,7 @@ def production_problems(settings: Settings) -> list[str]:
         )
     problems.extend(signing_key_problems(settings))
     problems.extend(_master_key_problems(settings))
+    problems.extend(metrics_token_problems(settings.metrics_token))
     if settings.cookie_secure is False:
         problems.append(
             f"{env_name('cookie_secure')} is off: session cookies would travel over plain "
@@ -148,6 +150,23 @@ def _secret_problems(secret: SecretStr | None) -> list[str]:
         return [
             f"{name} is made of words, sequences or repeats, not randomness: generate a new one."
         ]
+    return []
+
+
+def metrics_token_problems(token: SecretStr | None) -> list[str]:
+    """Why the ``/metrics`` bearer token is unfit for production (none: not served)."""
+    value = token.get_secret_value() if token is not None else ""
+    if not value:
+        return []
+    name = env_name("metrics_token")
+    if len(value) < MIN_METRICS_TOKEN_CHARS:
+        return [
+            f"{name} is {len(value)} characters long: production needs at least "
+            f"{MIN_METRICS_TOKEN_CHARS} (for example: python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')."
+        ]
+    if is_dev_material(value) or looks_like_placeholder(value) or too_guessable(value):
+        return [f"{name} looks like a placeholder, not a random token: generate a new one."]
     return []
 
 

@@ -39,6 +39,7 @@ from strongroom.auth.exceptions import Throttled
 from strongroom.context import db_session
 from strongroom.errors import STATUS_PROBLEMS, problem_response
 from strongroom.ledger.services import record_event
+from strongroom.ops import metrics
 from strongroom.settings import Settings
 from strongroom.settings_accounts import RateLimitSetting
 
@@ -148,6 +149,7 @@ class RateLimits:
     def _throttle(self, name: str, item: RateLimitItem, key: tuple[str, ...]) -> None:
         reset = self._call(lambda limiter: limiter.get_window_stats(item, name, *key).reset_time)
         retry_after = math.ceil(float(reset) - time.time()) if reset else item.get_expiry()
+        metrics.count_rate_limited(name)
         raise Throttled(LIMITS[name].message, retry_after)
 
     def _call(self, operation: Callable[[MovingWindowRateLimiter], Any]) -> Any:
@@ -216,6 +218,9 @@ def client_network() -> str:
 def _throttled_response(exc: RateLimitExceeded) -> Response:
     name = exc.limit.scope if isinstance(exc.limit.scope, str) else "route"
     route = request.url_rule.rule if request.url_rule else ""  # never the path: it may hold secrets
+    metrics.count_rate_limited(name)
+    if name == "signin-ip":  # the sign-in routes' own limit: a throttled sign-in too
+        metrics.count_signin("throttled")
     db = db_session()
     record_event(
         db, "ratelimit:route:throttled", actor="anonymous", target=f"ip:{client_ip()}",

@@ -29,6 +29,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from strongroom.context import get_database
 from strongroom.errors import PROBLEM_MIMETYPE, STATUS_PROBLEMS, ProblemType
+from strongroom.ops.metrics_db import reset_pool_gauges
 
 log = logging.getLogger("strongroom.access")
 
@@ -225,3 +226,5 @@ def _post_fork(_server: Any, worker: Any) -> None:
     with app.app_context():
         # Connections opened before the fork belong to the parent; never reuse them.
         get_database().engine.dispose(close=False)
+        # The pool gauges count this worker's connections, which start at none.
+        reset_pool_gauges(get_database().engine)

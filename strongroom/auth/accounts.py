@@ -31,6 +31,7 @@ from strongroom.auth.models import AuthSession, Invite, Role, Status, User
 from strongroom.auth.tokens import INVITE_PREFIX, has_prefix, hash_token
 from strongroom.auth.usernames import canonical_username, lookup_username
 from strongroom.ledger.services import record_event
+from strongroom.ops import metrics
 from strongroom.ratelimit import network_of
 
 REAUTH_WINDOW = timedelta(minutes=15)
@@ -288,6 +289,7 @@ def _audit_signin(
         details["reason" if "failure" in tag else "method"] = detail
     record_event(db, tag, actor="anonymous" if user is None else target, target=target,
                  details=details, at=deps.now())  # fmt: skip
+    metrics.count_signin(tag.rpartition(":")[2])
     if tag == "account:signin:throttled":
         db.commit()
 

@@ -114,6 +114,9 @@ def _authenticate() -> None:
     deps = get_deps()
     view = current_app.view_functions.get(request.endpoint)
     requirement = requirement_of(request.endpoint, view)
+    if requirement is not None and requirement.own_credential:
+        g.principal = None  # the view checks its own token; no user acts here
+        return
     strict = requirement is None or requirement.authenticated
     principal = _from_bearer(deps, strict=strict) or _from_cookie(deps)
     _end_lookup_transaction()

@@ -31,6 +31,10 @@ class Requirement:
     scope: str | None = None
     tokens: bool = True  # False: sessions only (tokens cannot manage credentials)
     while_restricted: bool = False  # open to accounts that must change password / enrol 2FA
+    # True: the route checks a credential of its own in ``Authorization`` (the metrics
+    # token), so that header is neither looked up as a user's token nor counted as a
+    # failed one, and no session is looked up either.
+    own_credential: bool = False
 
 
 def _declare(requirement: Requirement) -> Callable[[F], F]:
@@ -47,6 +51,13 @@ def _declare(requirement: Requirement) -> Callable[[F], F]:
 def public(permission: str) -> Callable[[F], F]:
     """Anyone may call the route, signed in or not."""
     return _declare(Requirement(permission, authenticated=False, while_restricted=True))
+
+
+def own_credential(permission: str) -> Callable[[F], F]:
+    """No user: the view checks a bearer token of its own (``/metrics``)."""
+    return _declare(
+        Requirement(permission, authenticated=False, while_restricted=True, own_credential=True)
+    )
 
 
 def login_required(

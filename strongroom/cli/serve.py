@@ -13,6 +13,9 @@ from strongroom.auth import accounts
 from strongroom.cli.common import fail, settings_or_exit
 from strongroom.context import get_database
 from strongroom.devkeys import dev_secrets_dir
+from strongroom.ops import metrics_server
+from strongroom.ops.metrics_server import Exporter
+from strongroom.ops.metrics_web import EXTENSION as METRICS_EXTENSION
 from strongroom.server import (
     GUNICORN_DEFAULTS,
     MAX_DEFAULT_WORKERS,
@@ -59,9 +62,12 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
             "cannot start:",
             ["--dev runs Flask's development server; it is refused in production mode."],
         )
+    # Before the app exists: every metric it creates must be file-backed for the workers.
+    metrics_dir = None if dev else metrics_server.prepare()
     try:
         app = create_app()
     except ConfigError as err:
+        _remove_metrics_dir(metrics_dir)
         fail("cannot start:", err.problems)
     _announce(settings, host, port)
     if not _has_admin(app):
@@ -71,8 +77,16 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
             err=True,
         )
     if dev:
+        if settings.metrics_bind:
+            click.echo(
+                "  note: STRONGROOM_METRICS_BIND is served by gunicorn's master only; with "
+                "--dev, scrape /metrics with STRONGROOM_METRICS_TOKEN",
+                err=True,
+            )
         app.run(host=host, port=port, debug=settings.debug, use_reloader=True)
         return
+    assert metrics_dir is not None  # noqa: S101  # prepared above unless --dev
+    exporter = _start_exporter(app, settings, metrics_dir)
     if (workers or default_workers()) > 1 and not settings.redis_url:
         click.echo(
             "  note: without STRONGROOM_REDIS_URL each worker process counts rate limits "
@@ -85,11 +99,38 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
         "workers": workers or default_workers(),
         "threads": threads,
         "loglevel": settings.log_level.lower(),
+        **metrics_server.gunicorn_hooks(metrics_dir, exporter),
     }
     # Heartbeat files on tmpfs never block on disk I/O; only gunicorn writes there.
     if Path("/dev/shm").is_dir():  # noqa: S108
         options["worker_tmp_dir"] = "/dev/shm"  # noqa: S108
     GunicornServer(app, options).run()
+
+
+def _remove_metrics_dir(directory: Path | None) -> None:
+    if directory is not None:
+        metrics_server.remove(directory)
+
+
+def _start_exporter(app: Flask, settings: Settings, directory: Path) -> Exporter | None:
+    """The metrics of all workers on ``STRONGROOM_METRICS_BIND``, if set."""
+    if not settings.metrics_bind:
+        return None
+    collector = app.extensions[METRICS_EXTENSION].collector  # the ledger gauges
+    try:
+        exporter = metrics_server.start_exporter(settings.metrics_bind, directory, [collector])
+    except OSError as err:
+        metrics_server.remove(directory)
+        fail(
+            "cannot start:",
+            [f"STRONGROOM_METRICS_BIND ({settings.metrics_bind}) cannot be bound: {err.strerror}."],
+        )
+    click.echo(
+        f"  metrics of all workers: http://{settings.metrics_bind}/metrics (no token: keep it "
+        "on a private interface)",
+        err=True,
+    )
+    return exporter
 
 
 def _has_admin(app: Flask) -> bool:

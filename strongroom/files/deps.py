@@ -17,6 +17,7 @@ from strongroom.crypto.exceptions import KeyringInvalid
 from strongroom.crypto.keyfile import KeyFileKeyring
 from strongroom.crypto.keys import KeyProvider, LocalKeyring, generate_key, key_line
 from strongroom.devkeys import dev_secrets_dir
+from strongroom.ops.metrics_storage import metered_store
 from strongroom.settings import ConfigError, Mode, Settings, env_name
 from strongroom.storage.interfaces import BlobStore
 from strongroom.storage.local import LocalBlobStore
@@ -50,7 +51,8 @@ class FileDeps:
             user_quota=settings.user_quota,
             segment_size=settings.file_segment_size,
         )
-        return cls(store=make_store(settings), keys=load_keyring(settings), limits=limits)
+        store = metered_store(make_store(settings))
+        return cls(store=store, keys=load_keyring(settings), limits=limits)
 
 
 def make_store(settings: Settings) -> BlobStore:

@@ -24,6 +24,7 @@ from strongroom.files.http import (
 from strongroom.files.models import StoredFile
 from strongroom.files.sniff import is_active_content, may_be_inline
 from strongroom.files.transfer import damage_recorder
+from strongroom.ops import metrics
 
 
 def requested_range(row: StoredFile) -> tuple[str, tuple[int, int] | None]:
@@ -73,6 +74,8 @@ def content_response(
         status, length = 206, end - start + 1
         headers["Content-Range"] = f"bytes {start}-{end}/{row.size}"
     headers["Content-Length"] = str(length)
+    if request.method != "HEAD" and request.url_rule is not None:
+        body = metrics.MeteredDownload(body, route=request.url_rule.rule, expected=length)
     # ``content_type``, not ``mimetype``: the stored type already says its charset (or
     # deliberately none), and werkzeug would add "; charset=utf-8" to any text type.
     return Response(

@@ -32,6 +32,7 @@ from strongroom.files.schemas import (
 )
 from strongroom.files.transfer import receive_upload
 from strongroom.files.upload import body_stream
+from strongroom.ops import metrics
 from strongroom.sharing.grants import ShareAtUpload
 from strongroom.sharing.policy import Action
 from strongroom.sharing.web import authorized_file
@@ -90,19 +91,22 @@ def upload_from_request(
     # types are case-insensitive, and ``Multipart/Form-Data`` must be a form here too.
     _, options = parse_options_header(request.headers.get("Content-Type", ""))
     now = get_deps().now()
-    return receive_upload(
-        body_stream(request.environ, request.stream, request.content_length),
-        declared_length=request.content_length,
-        multipart=request.mimetype == "multipart/form-data",
-        content_type_options=options,
-        raw_name=raw_name,
-        owner=principal.user,
-        csrf_check=check_streamed_csrf,
-        deps=get_file_deps(),
-        db=db_session(),
-        at=now,
-        extras=sharing or ShareAtUpload(share_with, actor=principal.actor, now=now),
-    )
+    with metrics.UploadTimer() as timer:
+        row = receive_upload(
+            body_stream(request.environ, request.stream, request.content_length),
+            declared_length=request.content_length,
+            multipart=request.mimetype == "multipart/form-data",
+            content_type_options=options,
+            raw_name=raw_name,
+            owner=principal.user,
+            csrf_check=check_streamed_csrf,
+            deps=get_file_deps(),
+            db=db_session(),
+            at=now,
+            extras=sharing or ShareAtUpload(share_with, actor=principal.actor, now=now),
+        )
+        timer.stored(row.size)
+    return row
 
 
 def header_name(value: str | None) -> str | None:
