@@ -13,6 +13,7 @@ TEST_REDIS_URL ?= $(or $(STRONGROOM_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CHROMIUM := /usr/bin/chromium
 NGINX := /usr/sbin/nginx
+PROMTOOL := .venv/promtool/usr/bin/promtool
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
@@ -53,7 +54,18 @@ $(NGINX):
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx \
 		|| { echo "could not install nginx: the nginx test will be skipped"; [ "$$CI" != true ]; }
 
-test-sqlite: $(DEV_STAMP) $(CHROMIUM) $(NGINX) ## Run the suite on SQLite and the local disk (and the Redis tests)
+# The alert rules test (tests/integration/test_metrics_deploy.py) checks
+# deploy/prometheus/alerts.yml with promtool, taken from Debian's prometheus package
+# unpacked into the venv (not installed: no daemon, no service user). As with
+# chromium, only CI fails without it.
+$(PROMTOOL):
+	@echo "Fetching promtool from Debian's prometheus package for the alert rules test"
+	rm -rf .venv/promtool && mkdir -p .venv/promtool && cd .venv/promtool \
+		&& { apt-get download prometheus 2>/dev/null || { $(SUDO) apt-get update -qq && apt-get download prometheus; }; } \
+		&& dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb usr/bin/prometheus \
+		|| { echo "could not fetch promtool: the rules check will be skipped"; [ "$$CI" != true ]; }
+
+test-sqlite: $(DEV_STAMP) $(CHROMIUM) $(NGINX) $(PROMTOOL) ## Run the suite on SQLite and the local disk (and the Redis tests)
 	env -u STRONGROOM_TEST_DATABASE_URL -u STRONGROOM_TEST_STORAGE STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 		$(BIN)/pytest -m "not postgres"
 
