@@ -52,8 +52,9 @@ DENIED_FEATURES = (
 )
 PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in DENIED_FEATURES)
 # Always answered over plain HTTP: load balancers and orchestrators probe the app
-# directly, behind the proxy that terminates TLS.
-PLAIN_HTTP_PATHS = frozenset({"/healthz", "/readyz"})
+# directly, behind the proxy that terminates TLS, and Prometheus scrapes /metrics on
+# the app's port (the proxy never serves it), so a redirect would only send it to a 404.
+PLAIN_HTTP_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # What may stay unescaped when a request path is put back into a Location header.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 

@@ -6,6 +6,7 @@ is trusted) unless the test is about plain HTTP.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +231,15 @@ def test_health_probes_stay_on_plain_http(make_app: AppFactory, path: str) -> No
     response = production_app(make_app).test_client().get(path)
     assert response.status_code == 200
     assert_common(response)
+
+
+def test_metrics_scrapes_stay_on_plain_http(make_app: AppFactory) -> None:
+    metrics_token = secrets.token_urlsafe(32)
+    client = production_app(make_app, metrics_token=metrics_token).test_client()
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+    assert scraped.status_code == 200
+    assert_common(scraped)
+    assert client.get("/metrics/x").status_code == 308  # only the exact path
 
 
 def test_redirect_keeps_the_https_port_of_the_base_url(make_app: AppFactory) -> None:
