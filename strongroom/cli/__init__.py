@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from strongroom import __version__
+from strongroom.cli.backup import backup_group
 from strongroom.cli.config import config_group
 from strongroom.cli.db import db_group
 from strongroom.cli.keys import keys_group
@@ -31,3 +32,4 @@ main.add_command(users_group)
 main.add_command(ledger_group)
 main.add_command(keys_group)
 main.add_command(storage_group)
+main.add_command(backup_group)
