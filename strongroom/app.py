@@ -58,7 +58,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     settings = load_settings(overrides)
     configure_logging(settings.log_level, settings.log_format)
     settings = prepare_settings(settings)
-    errortracking.init_app(settings)  # before anything else that may fail and log it
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
@@ -86,6 +85,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> APIFlask:
     )
     _configure(app, settings)
     middleware.init_app(app)  # first, so every later hook sees the request id
+    errortracking.init_app(app, settings)  # Sentry, when configured; tags the request id
     headers.init_app(app, settings)  # the HTTPS redirect before any other work
     context.init_app(app, settings, database)
     init_metrics(app, settings, database)  # counts every request, serves /metrics

@@ -16,8 +16,8 @@ class Envelope:
     raw: bytes  # the decompressed body, exactly as the SDK sent it
     items: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
 
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for header, body in self.items if header.get("type") == "event"]
+    def events(self, kind: str = "event") -> list[dict[str, Any]]:
+        return [json.loads(body) for header, body in self.items if header.get("type") == kind]
 
 
 def parse_envelope(raw: bytes) -> Envelope:
@@ -72,22 +72,24 @@ class SentryStub:
     def dsn(self) -> str:
         return f"http://publickey@127.0.0.1:{self.port}/1"
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self, kind: str = "event") -> list[dict[str, Any]]:
         with self._lock:
-            return [event for envelope in self.envelopes for event in envelope.events()]
+            return [event for envelope in self.envelopes for event in envelope.events(kind)]
 
     def raw(self) -> bytes:
         with self._lock:
             return b"\n".join(envelope.raw for envelope in self.envelopes)
 
-    def wait_for_events(self, count: int, timeout: float = 15) -> list[dict[str, Any]]:
+    def wait_for_events(
+        self, count: int, timeout: float = 15, kind: str = "event"
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            events = self.events()
+            events = self.events(kind)
             if len(events) >= count:
                 return events
             time.sleep(0.05)
-        raise AssertionError(f"{len(self.events())} events arrived, expected {count}")
+        raise AssertionError(f"{len(self.events(kind))} {kind}s arrived, expected {count}")
 
     def close(self) -> None:
         self._server.shutdown()

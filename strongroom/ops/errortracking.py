@@ -21,6 +21,9 @@ error-tracking.md lists it):
   prefixed tokens, share-link paths, query strings, passwords in URLs, recovery
   codes, long random strings).
 
+The request id is also set as a tag on each request's Sentry scope, so performance
+transactions (``STRONGROOM_SENTRY_TRACES_SAMPLE_RATE``) carry it as well.
+
 Fork safety: the app is built in gunicorn's master before the workers fork. The SDK
 starts its sender thread lazily and checks the process id before each use, so every
 worker starts its own after the fork; nothing is sent from the master.
@@ -32,6 +35,8 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from flask import Flask, g
 
 from strongroom import __version__
 from strongroom.auth.tokens import CHALLENGE_PREFIX, INVITE_PREFIX, PAT_PREFIX, SESSION_PREFIX
@@ -65,6 +70,8 @@ _PERSONAL_KEY = re.compile(
     r"email|note|content[-_]disposition|x[-_]file[-_]name)$",
     re.IGNORECASE,
 )
+# Query strings kept apart from their URL (HTTP spans and breadcrumbs): never sent.
+_QUERY_KEYS = frozenset({"http.query", "http.fragment", "query_string"})
 # Frame fields kept as they are: source locations, not data.
 _FRAME_FIELDS = frozenset(
     {"filename", "abs_path", "module", "function", "package", "context_line", "pre_context",
@@ -96,6 +103,7 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"((?:pass(?:word|phrase)?|secret|token|session|csrf|cookie|api[_-]?key|otp|"
+            r"signature|credential|"
             r"recovery|(?<![\w-])code)[\w-]*[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s;&,\"']+)",
             re.IGNORECASE,
         ),
@@ -127,8 +135,8 @@ def scrub(value: Any, *, personal: bool = False) -> Any:
         out: dict[Any, Any] = {}
         for key, item in value.items():
             name = str(key)
-            if name == "vars":
-                continue  # a stack frame's local variables: never sent
+            if name == "vars" or name in _QUERY_KEYS:
+                continue  # a stack frame's local variables, a query string: never sent
             if _secret_key(name) or (personal and _PERSONAL_KEY.match(name)):
                 out[key] = REDACTED
             elif name in _FRAME_FIELDS:
@@ -190,15 +198,15 @@ def scrub_event(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
 def scrub_breadcrumb(crumb: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
     """Sentry's ``before_breadcrumb``: breadcrumbs carry log extras and request URLs."""
     cleaned: dict[str, Any] = scrub(crumb, personal=True)
-    data = cleaned.get("data")
-    if isinstance(data, dict):
-        data.pop("http.query", None)
-        data.pop("http.fragment", None)
     return cleaned
 
 
-def init_app(settings: Settings) -> bool:
-    """Start Sentry when a DSN is configured; returns whether it did."""
+def init_app(app: Flask, settings: Settings) -> bool:
+    """Start Sentry when a DSN is configured; returns whether it did.
+
+    Call after ``strongroom.middleware.init_app``: the hook added here reads the
+    request id that middleware's first hook sets.
+    """
     dsn = settings.sentry_dsn.get_secret_value().strip() if settings.sentry_dsn else ""
     if not dsn:
         return False
@@ -224,5 +232,12 @@ def init_app(settings: Settings) -> bool:
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
     )
+
+    @app.before_request
+    def _tag_request() -> None:
+        # On the request's own scope, so the transaction (sent after the request's
+        # context is gone) carries the id too; events also get it in before_send.
+        sentry_sdk.set_tag("request_id", g.get("request_id"))
+
     log.info("error tracking on", extra={"environment": settings.sentry_environment or None})
     return True

@@ -152,6 +152,26 @@ def test_unhandled_error_and_logged_error_reach_sentry_scrubbed(
     assert_no_secrets(stub.raw(), COOKIE_VALUE, BEARER, CSRF, PASSWORD, FILE_NAME, token, TOTP)
 
 
+def test_traced_requests_are_scrubbed_too(make_app: AppFactory, stub: SentryStub) -> None:
+    import sentry_sdk  # noqa: PLC0415
+
+    app = make_app(sentry_dsn=stub.dsn, sentry_traces_sample_rate=1.0)
+    app.register_blueprint(bp)
+    try:
+        token = share_token()
+        response = app.test_client().post("/api/v1/sentry-probe/logged", **planted_request(token))
+        assert response.status_code == 200
+        sentry_sdk.flush(timeout=10)
+        (transaction,) = stub.wait_for_events(1, kind="transaction")
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
+    assert transaction["transaction"] == "/api/v1/sentry-probe/logged"
+    assert transaction["tags"]["request_id"] == response.headers["X-Request-ID"]
+    assert transaction["spans"]  # the database work of the request
+    assert_no_secrets(stub.raw(), COOKIE_VALUE, BEARER, CSRF, PASSWORD, FILE_NAME, token, TOTP)
+
+
 def test_the_environment_defaults_to_the_mode(make_app: AppFactory, stub: SentryStub) -> None:
     import sentry_sdk  # noqa: PLC0415
 

@@ -31,6 +31,10 @@ TOKEN = "Ab1" + secrets.token_urlsafe(40)  # mixed case and a digit, like real t
         ('{"password": "hunter2", "size": 3}', f'{{"password": {R}, "size": 3}}'),
         ("code=123456 status_code=500", f"code={R} status_code=500"),
         ("recovery codes abcd-efgh-ijkl-mn2p", f"recovery codes {R}"),
+        (
+            "X-Amz-Signature=abc&X-Amz-Credential=AKIA/x",
+            f"X-Amz-Signature={R}&X-Amz-Credential={R}",
+        ),
         (f"raw {TOKEN} here", f"raw {R} here"),
         # What must stay readable: request ids, digests, identifiers, file ids.
         ("request d01cd279969e28bf6b9d52415c07628d", None),
@@ -87,6 +91,12 @@ def event() -> dict[str, Any]:
             "values": [{"message": "upload", "data": {"file_name": "plans.pdf", "status": 201}}]
         },
         "modules": {"pyotp": "2.9.0"},
+        "spans": [
+            {
+                "description": "GET https://s3.example/b/k",
+                "data": {"http.method": "GET", "http.query": "name=plans.pdf"},
+            }
+        ],
     }
 
 
@@ -112,6 +122,8 @@ def test_scrub_event_keeps_only_what_is_safe() -> None:
     assert cleaned["logentry"]["params"] == [f"/s/{R}"]
     assert cleaned["breadcrumbs"]["values"][0]["data"] == {"file_name": R, "status": 201}
     assert cleaned["modules"] == {"pyotp": "2.9.0"}
+    (span,) = cleaned["spans"]
+    assert span == {"description": "GET https://s3.example/b/k", "data": {"http.method": "GET"}}
     assert cleaned["tags"] == {"request_id": "req-1"}
 
 
