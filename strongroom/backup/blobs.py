@@ -126,15 +126,25 @@ def load_etags(path: Path) -> dict[str, str]:
     return {str(e["key"]): str(e["etag"]) for e in entries if "etag" in e}
 
 
-def check_copied(backup: Path, refs: list[BlobRef]) -> list[str]:
-    """Problems with the copied blobs: missing, or not the bytes the row describes."""
+def check_copied(
+    backup: Path, refs: list[BlobRef], hashed: dict[str, tuple[int, str]]
+) -> list[str]:
+    """Problems with the copied blobs: missing, or not the bytes the row describes.
+
+    ``hashed`` maps paths already hashed (and matching the manifest) to their size and
+    SHA-256, so a large backup is read once; other copies are hashed here.
+    """
     problems = []
     for ref in refs:
-        path = backup / blob_path(ref.key)
-        if not path.is_file():
+        relative = blob_path(ref.key)
+        path = backup / relative
+        if relative in hashed:
+            size, digest = hashed[relative]
+        elif path.is_file():
+            size, digest = hash_file(path)
+        else:
             problems.append(f"blob {ref.key} is missing from the backup")
             continue
-        size, digest = hash_file(path)
         if size != ref.size or digest != ref.sha256:
             problems.append(f"blob {ref.key} does not match the hash its file row records")
     return problems

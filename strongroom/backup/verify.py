@@ -62,7 +62,8 @@ def verify_backup(
         return report
     damaged = _check_files(backup, manifest, report)
     _check_database(backup, manifest, report, pg_restore, damaged)
-    _check_blobs(backup, manifest, report, s3_store)
+    hashed = {e.path: (e.size, e.sha256) for e in manifest.files if e.path not in damaged}
+    _check_blobs(backup, manifest, report, s3_store, hashed)
     _check_checkpoint(backup, manifest, report, pinned)
     return report
 
@@ -147,7 +148,11 @@ def _check_pg_dump(path: Path, manifest: Manifest, report: VerifyReport, pg_rest
 
 
 def _check_blobs(
-    backup: Path, manifest: Manifest, report: VerifyReport, s3_store: BlobStore | None
+    backup: Path,
+    manifest: Manifest,
+    report: VerifyReport,
+    s3_store: BlobStore | None,
+    hashed: dict[str, tuple[int, str]],
 ) -> None:
     try:
         refs = blob_check.load_index(backup / BLOB_INDEX_NAME)
@@ -159,7 +164,7 @@ def _check_blobs(
                                f"{manifest.blobs.get('count')}")  # fmt: skip
     mode = manifest.blobs.get("mode")
     if mode == blob_check.MODE_COPIED:
-        report.problems.extend(blob_check.check_copied(backup, refs))
+        report.problems.extend(blob_check.check_copied(backup, refs, hashed))
     elif mode == blob_check.MODE_S3:
         if s3_store is None:
             report.notes.append(
