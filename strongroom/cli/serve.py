@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -63,7 +64,7 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
             ["--dev runs Flask's development server; it is refused in production mode."],
         )
     # Before the app exists: every metric it creates must be file-backed for the workers.
-    metrics_dir = None if dev else metrics_server.prepare()
+    metrics_dir = None if dev else _prepare_metrics_dir()
     try:
         app = create_app()
     except ConfigError as err:
@@ -105,6 +106,19 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
     if Path("/dev/shm").is_dir():  # noqa: S108
         options["worker_tmp_dir"] = "/dev/shm"  # noqa: S108
     GunicornServer(app, options).run()
+
+
+def _prepare_metrics_dir() -> Path:
+    try:
+        return metrics_server.prepare()
+    except OSError as err:
+        fail(
+            "cannot start:",
+            [
+                f"The metrics directory cannot be created in {tempfile.gettempdir()} "
+                f"({err.strerror}): set TMPDIR to a writable directory."
+            ],
+        )
 
 
 def _remove_metrics_dir(directory: Path | None) -> None:

@@ -128,6 +128,8 @@ class MeteredStore(_Counting):
         self.name = store.name
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute == "wrapped":  # not set yet (a copy in the making): no recursion
+            raise AttributeError(attribute)
         return getattr(self.wrapped, attribute)
 
     def create(self, key: str) -> BlobWriter:

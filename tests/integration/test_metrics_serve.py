@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -187,3 +188,19 @@ def test_the_app_port_needs_the_token_and_the_master_stops_cleanly(server: Serve
     assert not directory.exists()  # on_exit removed this run's metric files
     with pytest.raises(OSError):  # noqa: PT011  # refused connection, any flavour
         get(f"http://127.0.0.1:{server.metrics_port}/metrics")
+
+
+def test_a_metrics_address_in_use_stops_serve_with_a_sentence(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        env = base_env(tmp_path, STRONGROOM_METRICS_BIND=f"127.0.0.1:{taken_port}",
+                       TMPDIR=str(tmp_path))  # fmt: skip
+        migrated = run_cli("db", "upgrade", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        result = run_cli("serve", "--port", str(free_port()), "--workers", "1", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"STRONGROOM_METRICS_BIND (127.0.0.1:{taken_port}) cannot be bound" in result.stderr
+    assert not list(tmp_path.glob("strongroom-metrics-*"))  # removed on the way out
