@@ -12,6 +12,7 @@ TEST_PG_URL ?= $(or $(STRONGROOM_TEST_DATABASE_URL),postgresql://postgres@127.0.
 TEST_REDIS_URL ?= $(or $(STRONGROOM_TEST_REDIS_URL),redis://127.0.0.1:6379/15)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CHROMIUM := /usr/bin/chromium
+PG_DUMP := /usr/bin/pg_dump
 NGINX := /usr/sbin/nginx
 PROMTOOL := .venv/promtool/usr/bin/promtool
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -69,7 +70,13 @@ test-sqlite: $(DEV_STAMP) $(CHROMIUM) $(NGINX) $(PROMTOOL) ## Run the suite on S
 	env -u STRONGROOM_TEST_DATABASE_URL -u STRONGROOM_TEST_STORAGE STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 		$(BIN)/pytest -m "not postgres"
 
-test-postgres: $(DEV_STAMP) ## Run the database tests on PostgreSQL (TEST_PG_URL) with blobs on a local S3 server
+# `strongroom backup` on PostgreSQL runs pg_dump/pg_restore: Debian's postgresql-client.
+$(PG_DUMP):
+	@echo "Installing Debian's postgresql-client for the backup tests (pg_dump, pg_restore)"
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql-client \
+		|| { echo "could not install postgresql-client: the PostgreSQL backup tests will fail"; [ "$$CI" != true ]; }
+
+test-postgres: $(DEV_STAMP) $(PG_DUMP) ## Run the database tests on PostgreSQL (TEST_PG_URL) with blobs on a local S3 server
 	STRONGROOM_TEST_DATABASE_URL="$(TEST_PG_URL)" STRONGROOM_TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 		STRONGROOM_TEST_STORAGE=s3 \
 		$(BIN)/pytest -m "db or postgres"
