@@ -192,6 +192,16 @@ def use_multiprocess_dir(path: Path) -> None:
         _state.registry = None
 
 
+def use_in_process() -> None:
+    """Back to metrics in this process's memory (``serve`` gave up before forking, or
+    the server stopped): nothing may write to a directory that is being removed."""
+    os.environ.pop(MULTIPROC_ENV, None)
+    with _state.lock:
+        values.ValueClass = values.MutexValue
+        _state.metrics = None
+        _state.registry = None
+
+
 def exposition(extra: Iterable[Collector] = (), accept: str | None = None) -> tuple[bytes, str]:
     """The text exposition of every metric plus ``extra`` collectors, and its media type
     (negotiated from an ``Accept`` header, as Prometheus sends one)."""

@@ -44,6 +44,8 @@ def prepare() -> Path:
 
 
 def remove(directory: Path) -> None:
+    """Remove this run's directory; the process counts in memory from now on."""
+    metrics.use_in_process()
     shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -340,3 +340,29 @@ def test_multiprocess_counts_sum_over_processes_and_survive_their_death() -> Non
     # The master's own gauge (7) is gone; of the children, the one marked dead is too.
     assert float(pool_size) == 5 + 5
     assert directory_left == "False"
+
+
+def test_serve_giving_up_leaves_the_process_counting_in_memory() -> None:
+    """``serve`` may stop before forking (a bad setting, run in-process by the CLI tests):
+    the process must not keep writing into the removed directory."""
+    script = textwrap.dedent(
+        """
+        import os
+        from strongroom.ops import metrics, metrics_server
+        directory = metrics_server.prepare()
+        metrics.observe_request("/x", "GET", 200, 0.1)
+        metrics_server.remove(directory)
+        assert not directory.exists()
+        assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+        metrics.observe_request("/x", "GET", 200, 0.1)
+        body, _ = metrics.exposition()
+        print(body.decode())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'strongroom_http_requests_total{method="GET",route="/x",status="200"} 1.0' in (
+        result.stdout
+    )
