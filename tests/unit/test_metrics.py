@@ -6,6 +6,7 @@ Metrics are the process's, so each test compares values before and after.
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -19,10 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
-from strongroom.guard import MIN_METRICS_TOKEN_CHARS, metrics_token_problems
+from strongroom.guard import MIN_METRICS_TOKEN_CHARS, metrics_token_problems, production_problems
 from strongroom.ops import metrics
 from strongroom.ops.metrics_db import instrument_pool
 from strongroom.ops.metrics_storage import error_label, metered_store
+from strongroom.settings import load_settings
 from strongroom.storage.interfaces import (
     BlobInfo,
     BlobNotFound,
@@ -30,6 +32,7 @@ from strongroom.storage.interfaces import (
     StorageUnavailable,
 )
 from strongroom.storage.local import LocalBlobStore
+from tests.unit.test_guard import production
 
 
 def sample(name: str, **labels: str) -> float:
@@ -283,8 +286,6 @@ def test_the_guard_refuses_weak_metrics_tokens(token: str | None, problem: str |
 
 
 def test_the_guard_accepts_a_random_token() -> None:
-    import secrets  # noqa: PLC0415
-
     assert metrics_token_problems(SecretStr(secrets.token_urlsafe(32))) == []
 
 
@@ -366,3 +367,13 @@ def test_serve_giving_up_leaves_the_process_counting_in_memory() -> None:
     assert 'strongroom_http_requests_total{method="GET",route="/x",status="200"} 1.0' in (
         result.stdout
     )
+
+
+def test_production_lists_a_weak_metrics_token_with_the_other_problems(tmp_path: Path) -> None:
+    weak = load_settings(production(tmp_path, metrics_token="short-token"))
+    assert [p for p in production_problems(weak) if "STRONGROOM_METRICS_TOKEN" in p] == [
+        "STRONGROOM_METRICS_TOKEN is 11 characters long: production needs at least 32 (for "
+        "example: python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+    ]
+    good = load_settings(production(tmp_path, metrics_token=secrets.token_urlsafe(32)))
+    assert production_problems(good) == []
