@@ -10,18 +10,20 @@ import secrets
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from strongroom.guard import MIN_METRICS_TOKEN_CHARS, metrics_token_problems, production_problems
-from strongroom.ops import metrics
+from strongroom.ops import metrics, metrics_server
 from strongroom.ops.metrics_db import instrument_pool
 from strongroom.ops.metrics_storage import error_label, metered_store
 from strongroom.settings import load_settings
@@ -377,3 +379,30 @@ def test_production_lists_a_weak_metrics_token_with_the_other_problems(tmp_path:
     ]
     good = load_settings(production(tmp_path, metrics_token=secrets.token_urlsafe(32)))
     assert production_problems(good) == []
+
+
+@pytest.mark.parametrize(
+    ("bind", "expected"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:9464", ("::1", 9464)),
+     ("metrics.internal:80", ("metrics.internal", 80))],
+)  # fmt: skip
+def test_metrics_bind_addresses_split(bind: str, expected: tuple[str, int]) -> None:
+    assert metrics_server.split_bind(bind) == expected
+
+
+class OneGauge:
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("strongroom_test_gauge", "A test gauge.", value=42)
+
+
+def test_the_exporter_serves_the_files_and_extra_collectors_then_stops(tmp_path: Path) -> None:
+    exporter = metrics_server.start_exporter("127.0.0.1:0", tmp_path, [OneGauge()])
+    try:
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:  # loopback
+            body = response.read().decode()
+    finally:
+        exporter.stop()
+    assert "strongroom_test_gauge 42.0" in body
+    with pytest.raises(OSError):  # noqa: PT011  # connection refused, in any flavour
+        urllib.request.urlopen(url, timeout=2)
