@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,9 +270,12 @@ def _quote(connection: Connection, name: str) -> str:
     return connection.dialect.identifier_preparer.quote_identifier(name)
 
 
-def _without_schema_entry(entries: Iterator[str] | list[str]) -> str:
-    # The target schema exists already (empty); creating it again would fail.
-    return "".join(f"{line}\n" for line in entries if " SCHEMA - " not in line)
+def _without_schema_entry(entries: list[str]) -> str:
+    # The target schema exists already (empty): creating it again would fail, and
+    # commenting on it needs its owner (``public`` belongs to the database owner).
+    return "".join(
+        f"{line}\n" for line in entries if not re.search(r" SCHEMA - | COMMENT - SCHEMA ", line)
+    )
 
 
 def restore_postgres(
