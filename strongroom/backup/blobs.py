@@ -71,7 +71,7 @@ def copy_blobs(
 
 def s3_object_info(store: BlobStore, key: str) -> tuple[int, str] | None:
     """The size and ETag of blob ``key`` in an S3 store, or ``None`` when it is absent."""
-    from botocore.exceptions import ClientError  # noqa: PLC0415  # only with S3
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415  # only with S3
 
     client: Any = getattr(store, "client", None)
     if store.name != "s3" or client is None:
@@ -82,6 +82,8 @@ def s3_object_info(store: BlobStore, key: str) -> tuple[int, str] | None:
         if str(err.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
             return None
         raise BackupError(f"the S3 store failed reading blob {key}: {err}") from err
+    except BotoCoreError as err:
+        raise BackupError(f"the S3 store cannot be reached: {err}") from err
     return int(head["ContentLength"]), str(head.get("ETag", "")).strip('"')
 
 
@@ -156,7 +158,7 @@ def check_s3(store: BlobStore, refs: list[BlobRef], etags: dict[str, str]) -> li
     for ref in refs:
         try:
             info = s3_object_info(store, ref.key)
-        except StorageError as err:
+        except (BackupError, StorageError) as err:
             problems.append(f"blob {ref.key}: {err}")
             continue
         if info is None:
@@ -173,8 +175,18 @@ def restore_copied(
 ) -> None:
     """Write every copied blob into ``store`` under its key (any store: local or S3)."""
     for done, ref in enumerate(refs, start=1):
+        validate_key(ref.key)
         with (backup / blob_path(ref.key)).open("rb") as source, store.create(ref.key) as writer:
             while chunk := source.read(1024 * 1024):
                 writer.write(chunk)
             writer.commit()
         progress(done)
+
+
+def remove_restored(store: BlobStore, refs: list[BlobRef]) -> None:
+    """Undo ``restore_copied`` after a later step failed (the store was empty before)."""
+    for ref in refs:
+        try:
+            store.delete(ref.key)
+        except StorageError:
+            continue  # best effort; `storage gc` collects what stays

@@ -151,10 +151,13 @@ def sqlite_tables(path: Path) -> list[str]:
     """The tables of the SQLite database at ``path`` ([] when there is no file)."""
     if not path.exists():
         return []
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as target:
-        rows = target.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).fetchall()
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as target:
+            rows = target.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+    except sqlite3.Error as err:
+        raise RestoreRefused(f"{path} exists and is not a readable SQLite database: {err}") from err
     return sorted(str(row[0]) for row in rows)
 
 
@@ -166,12 +169,15 @@ def restore_sqlite(copy: Path, target: Path) -> None:
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not target.exists():
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    with (
-        closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as src,
-        closing(sqlite3.connect(target)) as dst,
-    ):
-        src.backup(dst, pages=-1)
-        dst.execute("PRAGMA journal_mode=WAL")
+    try:
+        with (
+            closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as src,
+            closing(sqlite3.connect(target)) as dst,
+        ):
+            src.backup(dst, pages=-1)
+            dst.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as err:
+        raise SnapshotFailed(f"writing the SQLite database {target} failed: {err}") from err
 
 
 # --- PostgreSQL -----------------------------------------------------------------

@@ -72,20 +72,20 @@ def restore_backup(
     _check_compatible(manifest, backup, settings, signer)
     _check_empty(manifest, settings, database, store)
     refs = blob_restore.load_index(backup / BLOB_INDEX_NAME)
-    if manifest.blobs["mode"] == blob_restore.MODE_COPIED:
-        blob_restore.restore_copied(backup, refs, store, progress=progress)
-    copy = backup / str(manifest.database["file"])
-    if settings.is_sqlite:
-        restore_sqlite(copy, sqlite_path(settings.database_url))
-    else:
-        restore_postgres(
-            database.engine,
-            settings.database_url,
-            copy,
-            dumped_schema=str(manifest.database["schema"]),
-            pg_restore=tools.pg_restore,
-            workdir=_workdir(settings),
+    copied = manifest.blobs["mode"] == blob_restore.MODE_COPIED
+    try:
+        if copied:
+            blob_restore.restore_copied(backup, refs, store, progress=progress)
+        _restore_database(
+            backup / str(manifest.database["file"]), manifest, settings, database, tools
         )
+    except BaseException:
+        # The database restore is one transaction (pg_restore --single-transaction, the
+        # SQLite backup API): when it fails nothing is in the database, so the blobs
+        # written for it go too and the instance is empty again for another attempt.
+        if copied:
+            blob_restore.remove_restored(store, refs)
+        raise
     database.engine.dispose()  # connections opened before the restore saw no tables
     upgrade(database.engine)
     with database.engine.connect() as connection:
@@ -93,6 +93,22 @@ def restore_backup(
     report = RestoreReport(backup, manifest.schema_revision, after, len(refs))
     _check_restored(manifest, backup, database, signer, keys, report)
     return report
+
+
+def _restore_database(
+    copy: Path, manifest: Manifest, settings: Settings, database: Database, tools: Tools
+) -> None:
+    if settings.is_sqlite:
+        restore_sqlite(copy, sqlite_path(settings.database_url))
+        return
+    restore_postgres(
+        database.engine,
+        settings.database_url,
+        copy,
+        dumped_schema=str(manifest.database["schema"]),
+        pg_restore=tools.pg_restore,
+        workdir=_workdir(settings),
+    )
 
 
 def _workdir(settings: Settings) -> Path:

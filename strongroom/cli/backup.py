@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from strongroom.backup.create import Tools, create_backup
 from strongroom.backup.exceptions import BackupError
 from strongroom.backup.layout import resolve_backup
-from strongroom.backup.manifest import load_manifest
+from strongroom.backup.manifest import Manifest, load_manifest
 from strongroom.backup.restore import restore_backup
 from strongroom.backup.retention import prune as prune_backups
 from strongroom.backup.verify import verify_backup
@@ -81,18 +81,22 @@ def create(root: Path, pg_dump: str) -> None:
     click.echo(
         f"backup written to {path}\n"
         f"database ({manifest.database['kind']}) at revision {manifest.schema_revision}; "
-        f"{blobs['count']} blobs ({blobs['bytes']} bytes) {verb}; "
-        f"checkpoint at ledger size {manifest.ledger['size']}"
+        f"{blobs['count']} blobs ({blobs['bytes']} bytes) {verb}; " + _checkpoint(manifest)
     )
+
+
+def _checkpoint(manifest: Manifest) -> str:
+    size = manifest.ledger.get("size")
+    return "no checkpoint (empty ledger)" if size is None else f"checkpoint at ledger size {size}"
 
 
 def _pinned(value: str | None) -> Verifier | None:
     if value is None:
         return None
-    text = Path(value[1:]).read_text("ascii") if value.startswith("@") else value
     try:
+        text = Path(value[1:]).read_text("ascii") if value.startswith("@") else value
         return Verifier.parse(text.strip())
-    except NoteError as err:
+    except (OSError, UnicodeDecodeError, NoteError) as err:
         fail("the public key is unusable:", [str(err)])
 
 
@@ -144,8 +148,7 @@ def verify(path: Path, public_key: str | None, *, offline: bool, pg_restore: str
     assert manifest is not None  # noqa: S101  # ok implies a manifest
     click.echo(
         f"backup {backup} OK: {len(manifest.files)} files hashed, database copy sound, "
-        f"{manifest.blobs['count']} blobs present, checkpoint at size "
-        f"{manifest.ledger['size']} verified"
+        f"{manifest.blobs['count']} blobs present, {_checkpoint(manifest)} verified"
     )
 
 

@@ -20,8 +20,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from strongroom.backup import restore as restore_module
 from strongroom.backup.blobs import blob_path
 from strongroom.backup.create import create_backup
+from strongroom.backup.exceptions import SnapshotFailed
 from strongroom.backup.manifest import MANIFEST_NAME, hash_file
 from strongroom.cli import main
 from strongroom.context import get_database
@@ -523,3 +525,30 @@ def test_restore_refuses_when_the_dumped_schema_exists_elsewhere(
     assert result.exit_code == 2
     assert "already exists in this database" in result.output
     assert _state(world["app"])[0] == len(world["files"])
+
+
+def test_a_failed_database_restore_leaves_the_instance_empty_for_another_try(
+    world: dict[str, Any],
+    root: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backup = create(world, root)
+    target = empty_target(request, world, tmp_path)
+
+    def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise SnapshotFailed("pg_restore failed: the disk is full")
+
+    monkeypatch.setattr(restore_module, "_restore_database", fail)
+    result = target.cli("backup", "restore", str(backup))
+    assert result.exit_code == 2
+    assert "restore failed" in result.output
+    assert "the disk is full" in result.output
+    if not is_s3(world):  # the blobs written before the database failed are gone again
+        assert not any(p.is_file() for p in (target.data_dir / "blobs").rglob("*"))
+    monkeypatch.undo()
+    again = target.cli("backup", "restore", str(backup))
+    assert again.exit_code == 0, again.output
+    storage = target.cli("storage", "verify")
+    assert storage.exit_code == 0, storage.output
