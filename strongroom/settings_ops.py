@@ -1,4 +1,5 @@
-"""Settings for operating the service: metrics, error tracking, HTTPS and headers."""
+"""Settings for operating the service: metrics, error tracking, HTTPS and headers,
+maintenance."""
 
 from __future__ import annotations
 
@@ -69,6 +70,17 @@ class OpsSettings(BaseSettings):
         default=False,
         description="Add `preload` to `Strict-Transport-Security` (only if the domain is "
         "submitted to the browsers' preload list).",
+    )
+
+    # -- maintenance ---------------------------------------------------------------
+    maintenance_retention_days: int = Field(
+        30,
+        ge=0,
+        le=3650,
+        description="Days that ended grants, share links, invitations and personal access "
+        "tokens stay listed (as expired, revoked or used up) before `strongroom "
+        "maintenance run` deletes them; their history stays in the ledger. Expired "
+        "sessions and 2FA sign-in challenges are deleted at once.",
     )
 
     @field_validator("metrics_bind")

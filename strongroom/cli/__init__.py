@@ -10,6 +10,7 @@ from strongroom.cli.config import config_group
 from strongroom.cli.db import db_group
 from strongroom.cli.keys import keys_group
 from strongroom.cli.ledger import ledger_group
+from strongroom.cli.maintenance import maintenance_group
 from strongroom.cli.serve import serve
 from strongroom.cli.storage import storage_group
 from strongroom.cli.users import users_group
@@ -33,3 +34,4 @@ main.add_command(ledger_group)
 main.add_command(keys_group)
 main.add_command(storage_group)
 main.add_command(backup_group)
+main.add_command(maintenance_group)

@@ -55,4 +55,5 @@ TAGS: dict[str, str] = {
     "keys:rewrap": "a batch of data keys was re-wrapped under the current master key",
     "keys:rotate:complete": "every data key is wrapped by the current master key version",
     "storage:gc": "unreferenced blobs (or interrupted uploads) were removed by the collector",
+    "maintenance:purge": "ended grants, links, invitations or tokens were deleted (ids listed)",
 }
