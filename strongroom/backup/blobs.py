@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,17 @@ def copy_blobs(
         progress(done)
 
 
-def s3_object_info(store: BlobStore, key: str) -> tuple[int, str] | None:
-    """The size and ETag of blob ``key`` in an S3 store, or ``None`` when it is absent."""
+@dataclass(frozen=True)
+class S3Object:
+    """What S3 says of a blob's object: size, ETag and (versioned bucket) version id."""
+
+    size: int
+    etag: str
+    version_id: str | None
+
+
+def s3_object_info(store: BlobStore, key: str) -> S3Object | None:
+    """The object of blob ``key`` in an S3 store, or ``None`` when it is absent."""
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415  # only with S3
 
     client: Any = getattr(store, "client", None)
@@ -84,28 +94,36 @@ def s3_object_info(store: BlobStore, key: str) -> tuple[int, str] | None:
         raise BackupError(f"the S3 store failed reading blob {key}: {err}") from err
     except BotoCoreError as err:
         raise BackupError(f"the S3 store cannot be reached: {err}") from err
-    return int(head["ContentLength"]), str(head.get("ETag", "")).strip('"')
+    version = head.get("VersionId")
+    return S3Object(
+        size=int(head["ContentLength"]),
+        etag=str(head.get("ETag", "")).strip('"'),
+        version_id=str(version) if version and version != "null" else None,
+    )
 
 
 def list_s3_blobs(
     store: BlobStore, refs: list[BlobRef], *, progress: Callable[[int], None]
 ) -> list[dict[str, Any]]:
-    """Each referenced object with its size and ETag; raises ``BlobVanished``."""
+    """Each referenced object with its size, ETag and version id (when the bucket is
+    versioned: the version to copy back if the object is deleted later); raises
+    ``BlobVanished``."""
     listed = []
     for done, ref in enumerate(refs, start=1):
         info = s3_object_info(store, ref.key)
         if info is None:
             raise BlobVanished(f"blob {ref.key} is missing from the bucket; run the backup again")
-        listed.append(_index_entry(ref, etag=info[1]))
+        entry = _index_entry(ref)
+        entry["etag"] = info.etag
+        if info.version_id is not None:
+            entry["version_id"] = info.version_id
+        listed.append(entry)
         progress(done)
     return listed
 
 
-def _index_entry(ref: BlobRef, *, etag: str | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"key": ref.key, "size": ref.size, "sha256": ref.sha256}
-    if etag is not None:
-        entry["etag"] = etag
-    return entry
+def _index_entry(ref: BlobRef) -> dict[str, Any]:
+    return {"key": ref.key, "size": ref.size, "sha256": ref.sha256}
 
 
 def index_entries(refs: list[BlobRef]) -> list[dict[str, Any]]:
@@ -123,9 +141,12 @@ def load_index(path: Path) -> list[BlobRef]:
         raise ManifestInvalid(f"{path.name} is garbled ({err})") from err
 
 
-def load_etags(path: Path) -> dict[str, str]:
+def load_s3_details(path: Path) -> dict[str, dict[str, str]]:
+    """Per blob key, the ``etag`` and ``version_id`` recorded for it (when any)."""
     entries = json.loads(path.read_bytes())
-    return {str(e["key"]): str(e["etag"]) for e in entries if "etag" in e}
+    return {
+        str(e["key"]): {k: str(e[k]) for k in ("etag", "version_id") if k in e} for e in entries
+    }
 
 
 def check_copied(
@@ -152,20 +173,30 @@ def check_copied(
     return problems
 
 
-def check_s3(store: BlobStore, refs: list[BlobRef], etags: dict[str, str]) -> list[str]:
+def check_s3(
+    store: BlobStore, refs: list[BlobRef], details: dict[str, dict[str, str]]
+) -> list[str]:
     """Problems with the listed S3 objects: missing, or of another size or ETag."""
     problems = []
     for ref in refs:
+        recorded = details.get(ref.key, {})
         try:
             info = s3_object_info(store, ref.key)
         except (BackupError, StorageError) as err:
             problems.append(f"blob {ref.key}: {err}")
             continue
         if info is None:
-            problems.append(f"blob {ref.key} is missing from the bucket")
-        elif info[0] != ref.size:
-            problems.append(f"blob {ref.key} in the bucket has {info[0]} bytes, not {ref.size}")
-        elif ref.key in etags and etags[ref.key] != info[1]:
+            version = recorded.get("version_id")
+            hint = (
+                f" (backed up as version {version}: delete the delete marker above it to "
+                "bring it back)"
+                if version
+                else ""
+            )
+            problems.append(f"blob {ref.key} is missing from the bucket{hint}")
+        elif info.size != ref.size:
+            problems.append(f"blob {ref.key} in the bucket has {info.size} bytes, not {ref.size}")
+        elif "etag" in recorded and recorded["etag"] != info.etag:
             problems.append(f"blob {ref.key} in the bucket has another ETag than when backed up")
     return problems
 

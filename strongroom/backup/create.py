@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -92,7 +92,7 @@ def create_backup(
             data={
                 "format": FORMAT,
                 "version": VERSION,
-                "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "created_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "app_version": __version__,
                 "schema_revision": contents.revision,
                 "database": database_info,

@@ -171,8 +171,8 @@ def _check_blobs(
                 f"{len(refs)} blobs are in the S3 bucket and were not checked (no S3 store given)"
             )
             return
-        etags = blob_check.load_etags(backup / BLOB_INDEX_NAME)
-        report.problems.extend(blob_check.check_s3(s3_store, refs, etags))
+        details = blob_check.load_s3_details(backup / BLOB_INDEX_NAME)
+        report.problems.extend(blob_check.check_s3(s3_store, refs, details))
     else:
         report.problems.append(f"unknown blob mode {mode!r} in the manifest")
 
