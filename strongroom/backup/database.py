@@ -22,6 +22,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
@@ -100,6 +101,12 @@ def read_contents(query: Query) -> SnapshotContents:
 # --- SQLite ---------------------------------------------------------------------
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; the path is quoted so ``?``, ``#`` or ``%`` in it stay
+    part of the name instead of the URI's syntax."""
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+
+
 def sqlite_path(url: str) -> Path:
     database = make_url(url).database
     if not database or database == ":memory:":
@@ -115,7 +122,7 @@ def snapshot_sqlite(source: Path, dest: Path) -> SnapshotContents:
     os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
         with (
-            closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
+            closing(_read_only(source)) as src,
             closing(sqlite3.connect(dest)) as dst,
         ):
             src.execute("PRAGMA busy_timeout=5000")
@@ -131,7 +138,7 @@ def snapshot_sqlite(source: Path, dest: Path) -> SnapshotContents:
 def sqlite_contents(path: Path) -> SnapshotContents:
     """What the SQLite copy at ``path`` holds (opened read-only)."""
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as copy:
+        with closing(_read_only(path)) as copy:
             return read_contents(lambda sql: copy.execute(sql).fetchall())
     except sqlite3.Error as err:
         raise SnapshotFailed(f"the SQLite copy cannot be read: {err}") from err
@@ -140,7 +147,7 @@ def sqlite_contents(path: Path) -> SnapshotContents:
 def sqlite_integrity(path: Path) -> list[str]:
     """``PRAGMA integrity_check`` of the copy: [] when it is sound, else its complaints."""
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as copy:
+        with closing(_read_only(path)) as copy:
             rows = [str(row[0]) for row in copy.execute("PRAGMA integrity_check").fetchall()]
     except sqlite3.Error as err:
         return [f"the SQLite copy does not open: {err}"]
@@ -152,7 +159,7 @@ def sqlite_tables(path: Path) -> list[str]:
     if not path.exists():
         return []
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as target:
+        with closing(_read_only(path)) as target:
             rows = target.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             ).fetchall()
@@ -171,7 +178,7 @@ def restore_sqlite(copy: Path, target: Path) -> None:
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
         with (
-            closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as src,
+            closing(_read_only(copy)) as src,
             closing(sqlite3.connect(target)) as dst,
         ):
             src.backup(dst, pages=-1)
