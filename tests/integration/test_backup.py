@@ -585,3 +585,30 @@ def test_a_versioned_bucket_names_the_version_to_bring_back(
     client.delete_object(Bucket=bucket, Key=object_key, VersionId=marker["VersionId"])
     again = world["source"].cli("backup", "verify", str(backup))
     assert again.exit_code == 0, again.output
+
+
+def test_pg_dump_gets_the_password_from_its_environment_never_its_arguments(
+    world: dict[str, Any], root: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if request.getfixturevalue("_postgres") is None:
+        pytest.skip("pg_dump is only used on PostgreSQL")
+    password = "not-on-the-command-line-7731"  # the test server trusts; any password works
+    source: Instance = world["source"]
+    url = make_url(source.database_url).set(password=password)
+    env = {**source.env, "STRONGROOM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    log = tmp_path / "pg_dump.log"
+    wrapper = tmp_path / "pg_dump"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'printf "arg %s\\n" "$@" >> {log}\n'
+        f'printf "env PGPASSWORD=%s\\n" "$PGPASSWORD" >> {log}\n'
+        f'exec {shutil.which("pg_dump")} "$@"\n'
+    )
+    wrapper.chmod(0o700)
+    args = ["backup", "create", "--pg-dump", str(wrapper), str(root)]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    lines = log.read_text().splitlines()
+    assert any(line.startswith("arg --snapshot=") for line in lines)
+    assert not [line for line in lines if line.startswith("arg") and password in line]
+    assert f"env PGPASSWORD={password}" in lines
