@@ -49,6 +49,8 @@ def run(wait: float, *, verbose: bool, as_json: bool) -> None:
             report = job.run(wait=wait)
         except SQLAlchemyError as err:
             fail("cannot take the maintenance lock:", [f"database error ({type(err).__name__})"])
+        except OSError as err:  # the SQLite lock file
+            fail("cannot take the maintenance lock:", [f"{err.strerror}: {err.filename}"])
     if as_json:
         click.echo(json.dumps(report.as_dict(), sort_keys=True))
     elif report.status == "failed":

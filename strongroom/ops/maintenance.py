@@ -138,7 +138,8 @@ class Maintenance:
 
     def run(self, *, wait: float = 0.0) -> MaintenanceReport:
         """Run every step under the maintenance lock (``skipped`` when another run
-        holds it past ``wait`` seconds). Database errors taking the lock propagate."""
+        holds it past ``wait`` seconds). Errors taking the lock (database, lock file)
+        propagate."""
         started = time.monotonic()
         with maintenance_lock(self.database.engine, wait=wait) as held:
             if not held:

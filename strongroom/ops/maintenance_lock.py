@@ -75,7 +75,9 @@ def _postgres_lock(engine: Engine, wait: float) -> Iterator[bool]:
 
 @contextmanager
 def _file_lock(path: Path, wait: float) -> Iterator[bool]:
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # Read-only is enough for flock, and the empty file holds nothing secret: 0644 lets
+    # a run as another user (root, by hand) share the lock file instead of failing.
+    descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
 
         def acquire() -> bool:
@@ -108,7 +110,7 @@ def maintenance_lock(engine: Engine, *, wait: float = 0.0) -> Iterator[bool]:
     """Hold the maintenance lock of ``engine``'s database for the ``with`` block.
 
     Yields ``True`` when held, ``False`` when another run still held it after ``wait``
-    seconds (0: one try). Database errors propagate.
+    seconds (0: one try). Database errors and ``OSError`` (the lock file) propagate.
     """
     if engine.dialect.name == "postgresql":
         with _postgres_lock(engine, wait) as held:

@@ -246,3 +246,14 @@ def test_cli_refuses_bad_settings_with_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["maintenance", "run"], env=env)
     assert result.exit_code == 2
     assert "STRONGROOM_MAINTENANCE_RETENTION_DAYS" in result.stderr
+
+
+def test_cli_exits_2_when_the_lock_file_cannot_be_opened(tmp_path: Path) -> None:
+    database = tmp_path / "strongroom.db"
+    migrate(f"sqlite:///{database}")
+    (tmp_path / "strongroom.db-maintenance.lock").mkdir()  # in the way of the lock file
+    env = {"STRONGROOM_DATABASE_URL": f"sqlite:///{database}", "STRONGROOM_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["maintenance", "run"], env=env)
+    assert result.exit_code == 2
+    assert "cannot take the maintenance lock:" in result.stderr
+    assert "strongroom.db-maintenance.lock" in result.stderr
