@@ -13,10 +13,13 @@ error-tracking.md lists it):
   query strings, ``Authorization``/``X-CSRF-Token``/``X-File-Name`` or any other
   header not on the list, and no client address;
 - no local variables of stack frames (they hold passwords, tokens and file names);
-- everywhere else (extra data, contexts, breadcrumbs, exception messages, log
-  messages and their arguments, span descriptions, tags): values under a key that
-  names a secret (``password``, ``token``, ``cookie``, ``otp``, ...) or personal data
-  (``name``, ``filename``, ``username``, ``note``, ``email``) are replaced, and strings
+- exceptions keep their type and stack trace, not their message; log events and log
+  breadcrumbs keep the message template, not its arguments or the formatted text:
+  either may quote a file name, a user name or an address;
+- everywhere else (extra data, contexts, breadcrumbs, span descriptions, tags):
+  values under a key that names a secret (``password``, ``token``, ``cookie``,
+  ``otp``, ...) or personal data (``name``, ``filename``, ``username``, ``note``,
+  ``email``) are replaced, and strings
   are scrubbed of anything shaped like a credential (bearer tokens, Strongroom's
   prefixed tokens, share-link paths, query strings, passwords in URLs, recovery
   codes, long random strings).
@@ -190,14 +193,42 @@ def scrub_event(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
             cleaned[key] = value  # installed package versions ("pyotp" is no secret)
         elif key in {"extra", "breadcrumbs"}:
             cleaned[key] = scrub(value, personal=True)
+        elif key == "logentry" and isinstance(value, Mapping):
+            cleaned[key] = _log_template(value)
+        elif key == "exception" and isinstance(value, Mapping):
+            cleaned[key] = _without_messages(scrub(value))
         else:
             cleaned[key] = scrub(value)
     return cleaned
 
 
-def scrub_breadcrumb(crumb: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
-    """Sentry's ``before_breadcrumb``: breadcrumbs carry log extras and request URLs."""
+def _log_template(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A log event's message template only: its arguments and the formatted text may
+    hold anything a caller passed (file names, user names, addresses)."""
+    message = entry.get("message")
+    return {"message": scrub_text(message)} if isinstance(message, str) else {}
+
+
+def _without_messages(exception: dict[str, Any]) -> dict[str, Any]:
+    """Exceptions keep their type and stack trace; their messages are dropped, since
+    they may quote user input (a file name, an address) in any shape."""
+    values = exception.get("values")
+    if isinstance(values, list):
+        for value in values:
+            if isinstance(value, dict) and "value" in value:
+                value["value"] = REDACTED
+    return exception
+
+
+def scrub_breadcrumb(crumb: dict[str, Any], hint: Any = None) -> dict[str, Any]:
+    """Sentry's ``before_breadcrumb``: breadcrumbs carry log extras and request URLs.
+
+    A log breadcrumb keeps its message template, never the formatted message.
+    """
     cleaned: dict[str, Any] = scrub(crumb, personal=True)
+    record = hint.get("log_record") if isinstance(hint, Mapping) else None
+    if isinstance(record, logging.LogRecord) and "message" in cleaned:
+        cleaned["message"] = scrub_text(str(record.msg))
     return cleaned
 
 
@@ -213,6 +244,7 @@ def init_app(app: Flask, settings: Settings) -> bool:
     import sentry_sdk  # noqa: PLC0415  # only when configured: no cost otherwise
     from sentry_sdk.integrations.flask import FlaskIntegration  # noqa: PLC0415
     from sentry_sdk.integrations.logging import LoggingIntegration  # noqa: PLC0415
+    from sentry_sdk.integrations.redis import RedisIntegration  # noqa: PLC0415
 
     sentry_sdk.init(
         dsn=dsn,
@@ -231,6 +263,8 @@ def init_app(app: Flask, settings: Settings) -> bool:
             FlaskIntegration(transaction_style="url"),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
+        # Rate-limit keys name accounts and client networks: no Redis breadcrumbs or spans.
+        disabled_integrations=[RedisIntegration()],
     )
 
     @app.before_request
