@@ -125,3 +125,24 @@ def test_the_cron_chain_backs_up_verifies_and_prunes(
     # Two backups the same night: the newest of the day is kept, the other pruned.
     (kept,) = list_backups(root)
     assert (kept.path.stat().st_mode & 0o077) == 0
+
+
+def _unit_environment(path: Path) -> dict[str, str]:
+    pairs = [ln.split("=", 1)[1] for ln in path.read_text().splitlines()
+             if ln.startswith("Environment=")]  # fmt: skip
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def test_backups_run_against_the_same_instance_as_the_server() -> None:
+    """Mode and data directory as the server's unit sets them, in the backup unit and
+    in the cron line (a backup in development mode would look at another data dir)."""
+    server = _unit_environment(DEPLOY / "systemd" / "strongroom.service")
+    wanted = {name: server[name] for name in ("STRONGROOM_MODE", "STRONGROOM_DATA_DIR")}
+    assert wanted == {"STRONGROOM_MODE": "production", "STRONGROOM_DATA_DIR": "/var/lib/strongroom"}
+    backup = _unit_environment(SERVICE)
+    assert {name: backup.get(name) for name in wanted} == wanted
+    command = cron_command()
+    for name, value in wanted.items():
+        assert f"{name}={value}" in command
+    # ... set before the environment file is read, which may override them.
+    assert command.index("STRONGROOM_MODE=") < command.index(". /etc/strongroom/strongroom.env")
