@@ -24,7 +24,13 @@ from typing import Any
 from strongroom.backup.database import BlobRef
 from strongroom.backup.exceptions import BackupError, BlobVanished, ManifestInvalid
 from strongroom.backup.manifest import FILE_MODE, hash_file, private_dir
-from strongroom.storage.interfaces import BlobNotFound, BlobStore, StorageError, validate_key
+from strongroom.storage.interfaces import (
+    BlobNotFound,
+    BlobStore,
+    StorageError,
+    is_valid_key,
+    validate_key,
+)
 
 BLOBS_DIR = "blobs"
 MODE_COPIED = "copied"
@@ -134,11 +140,16 @@ def load_index(path: Path) -> list[BlobRef]:
     """The blob index (``blobs.json``) of a backup; raises ``ManifestInvalid``."""
     try:
         entries = json.loads(path.read_bytes())
-        return [BlobRef(str(e["key"]), int(e["size"]), str(e["sha256"])) for e in entries]
+        refs = [BlobRef(str(e["key"]), int(e["size"]), str(e["sha256"])) for e in entries]
     except FileNotFoundError as err:
         raise ManifestInvalid(f"{path.name} is missing") from err
     except (ValueError, KeyError, TypeError) as err:
         raise ManifestInvalid(f"{path.name} is garbled ({err})") from err
+    bad = [ref.key for ref in refs if not is_valid_key(ref.key)]
+    if bad:
+        # A key is also a path inside the backup and the store: never ``../`` or ``/``.
+        raise ManifestInvalid(f"{path.name} names {len(bad)} invalid blob key(s): {bad[0]!r}")
+    return refs
 
 
 def load_s3_details(path: Path) -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,11 +69,29 @@ def verify_backup(
     return report
 
 
+def _symlinks(backup: Path) -> list[str]:
+    """Every symbolic link inside the backup: a backup is written with none, and one
+    would let ``verify`` and ``restore`` read a file from outside the backup."""
+    found = []
+    for directory, dirs, files in os.walk(backup):  # never follows links
+        for name in dirs + files:
+            path = Path(directory) / name
+            if path.is_symlink():
+                found.append(path.relative_to(backup).as_posix())
+    return sorted(found)
+
+
 def _check_files(backup: Path, manifest: Manifest, report: VerifyReport) -> set[str]:
     damaged = set()
     listed = {entry.path for entry in manifest.files}
+    links = _symlinks(backup)
+    for link in links:
+        report.problems.append(f"{link} is a symbolic link (a backup holds none)")
     for entry in manifest.files:
         path = backup / entry.path
+        if any(entry.path == link or entry.path.startswith(f"{link}/") for link in links):
+            damaged.add(entry.path)
+            continue
         if not path.is_file():
             report.problems.append(f"{entry.path} is missing")
             damaged.add(entry.path)

@@ -289,6 +289,32 @@ def test_a_changed_blob_fails_verify_even_with_its_hash_rewritten(
     assert f"blob {blob.name} does not match the hash its file row records" in output
 
 
+def test_a_traversing_blob_key_is_a_problem_not_a_crash(world: dict[str, Any], root: Path) -> None:
+    backup = create(world, root)
+    index = json.loads((backup / "blobs.json").read_text())
+    index[0]["key"] = "../../../etc/passwd"
+    (backup / "blobs.json").write_text(json.dumps(index))
+    _rehash(backup, "blobs.json")
+    output = verify_problems(world, backup)
+    assert "invalid blob key" in output
+    assert "Traceback" not in output
+
+
+def test_a_symbolic_link_in_a_backup_fails_verify(
+    world: dict[str, Any], root: Path, tmp_path: Path
+) -> None:
+    backup = create(world, root)
+    manifest = json.loads((backup / MANIFEST_NAME).read_text())
+    relative = manifest["database"]["file"]
+    # The same bytes, but outside the backup: verify and restore must not follow it.
+    outside = tmp_path / "elsewhere.db"
+    shutil.copyfile(backup / relative, outside)
+    (backup / relative).unlink()
+    (backup / relative).symlink_to(outside)
+    output = verify_problems(world, backup)
+    assert f"{relative} is a symbolic link" in output
+
+
 def test_a_bad_checkpoint_signature_fails_verify(world: dict[str, Any], root: Path) -> None:
     backup = create(world, root)
     note_path = backup / "ledger" / "checkpoint"
