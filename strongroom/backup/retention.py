@@ -4,11 +4,14 @@ Days and ISO weeks are counted in UTC over the days and weeks that *have* a back
 (as restic and borg do), so a gap in the schedule never empties the root. The newest
 complete backup is always kept, whatever N and M say. Directories whose manifest does
 not read are neither counted nor deleted (they are reported for a person to look at);
-leftovers of interrupted runs (``.incomplete-*``) older than a day are removed.
+leftovers of interrupted runs (``.incomplete-*``) in which nothing changed for a day
+are removed (every file and directory inside counts: a long backup writing blobs deep
+in its tree is still alive though its top directory no longer changes).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +51,19 @@ def choose(backups: list[BackupDir], *, keep_daily: int, keep_weekly: int) -> se
     return keep
 
 
+def last_change(path: Path) -> float:
+    """The newest modification time of ``path`` and everything below it (links not
+    followed)."""
+    newest = path.lstat().st_mtime
+    for directory, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                newest = max(newest, (Path(directory) / name).lstat().st_mtime)
+            except FileNotFoundError:
+                continue  # removed while we looked: the writer is alive
+    return newest
+
+
 def plan_prune(root: Path, *, keep_daily: int, keep_weekly: int, now: datetime) -> PrunePlan:
     """Decide, without changing anything."""
     plan = PrunePlan()
@@ -68,7 +84,7 @@ def plan_prune(root: Path, *, keep_daily: int, keep_weekly: int, now: datetime) 
         for child in root.iterdir()
         if child.name.startswith(INCOMPLETE_PREFIX)
         and child.is_dir()
-        and child.stat().st_mtime < cutoff
+        and last_change(child) < cutoff
     )
     return plan
 

@@ -118,3 +118,20 @@ def test_prune_of_a_missing_root_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["backup", "prune", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_a_long_backup_still_writing_deep_in_its_tree_is_not_swept(tmp_path: Path) -> None:
+    leftover = tmp_path / ".incomplete-strongroom-z-3"
+    deep = leftover / "blobs" / "ab"
+    deep.mkdir(parents=True)
+    (deep / "abcdefabcdefabcdef").write_bytes(b"being copied")  # written "now"
+    two_days_ago = (NOW - timedelta(days=2)).timestamp()
+    for directory in (deep, deep.parent, leftover):  # no new entry up there for days
+        os.utime(directory, (two_days_ago, two_days_ago))
+    plan = prune(tmp_path, keep_daily=1, keep_weekly=0, now=NOW, dry_run=False)
+    assert plan.stale == []
+    assert leftover.exists()
+    os.utime(deep / "abcdefabcdefabcdef", (two_days_ago, two_days_ago))
+    plan = prune(tmp_path, keep_daily=1, keep_weekly=0, now=NOW, dry_run=False)
+    assert plan.stale == [leftover]  # nothing changed for a day anywhere inside: swept
+    assert not leftover.exists()
