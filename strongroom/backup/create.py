@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-
 from strongroom import __version__
 from strongroom.backup import blobs as blob_copy
 from strongroom.backup.database import (
@@ -44,7 +42,7 @@ from strongroom.backup.manifest import (
 )
 from strongroom.crypto.keys import KeyProvider
 from strongroom.db import Database
-from strongroom.ledger.checkpoints import make_checkpoint
+from strongroom.ledger.checkpoints import store_checkpoint
 from strongroom.ledger.note import Signer
 from strongroom.ledger.proofs import current_size
 from strongroom.settings import Settings
@@ -118,11 +116,7 @@ def _sign_checkpoint(database: Database, signer: Signer, now: datetime) -> None:
     with database.session() as db:
         if current_size(db) == 0:
             return
-        try:
-            make_checkpoint(db, signer, at=now)
-            db.commit()
-        except IntegrityError:
-            db.rollback()  # another process signed this size a moment ago
+        store_checkpoint(db, signer, at=now)  # None: another process signed it just now
 
 
 def _snapshot(

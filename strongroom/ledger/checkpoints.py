@@ -71,8 +71,16 @@ def checkpoint_if_due(db: Session, signer: Signer, cadence: Cadence, *, at: date
     if not due(db, cadence, at=at):
         db.rollback()
         return
+    store_checkpoint(db, signer, at=at)
+
+
+def store_checkpoint(db: Session, signer: Signer, *, at: datetime) -> LedgerCheckpoint | None:
+    """Sign and commit a checkpoint at the current size; None when another process
+    stored that size a moment ago (nothing left to do)."""
     try:
-        make_checkpoint(db, signer, at=at)
+        checkpoint = make_checkpoint(db, signer, at=at)
         db.commit()
     except IntegrityError:
-        db.rollback()  # another process stored this size a moment ago
+        db.rollback()
+        return None
+    return checkpoint

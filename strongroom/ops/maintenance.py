@@ -22,17 +22,16 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.clock import Clock
 from strongroom.db import Database
 from strongroom.files.deps import make_store
 from strongroom.files.maintenance import collect_garbage
-from strongroom.ledger.checkpoints import latest_checkpoint, make_checkpoint
+from strongroom.ledger.checkpoints import latest_checkpoint, store_checkpoint
 from strongroom.ledger.keys import load_signer
-from strongroom.ledger.models import LedgerHead
 from strongroom.ledger.note import Signer
+from strongroom.ledger.proofs import current_size
 from strongroom.ops.maintenance_lock import maintenance_lock
 from strongroom.ops.maintenance_purge import BATCH, PURGES, Purge, cutoffs, purge_batch
 from strongroom.settings import ConfigError, Settings
@@ -180,17 +179,14 @@ class Maintenance:
         signer = self.signer_factory(self.settings)
         now: datetime = self.clock.now()
         with self.database.session() as db:
-            size = int(db.scalar(select(LedgerHead.size).where(LedgerHead.id == 1)) or 0)
+            size = current_size(db)
             last = latest_checkpoint(db)
             signed = last.size if last is not None else 0
             if size <= signed:
                 result.details = {"size": signed}
                 return
-            try:
-                stored = make_checkpoint(db, signer, at=now)
-                db.commit()
-            except IntegrityError:
-                db.rollback()  # the app signed this very size a moment ago: nothing to do
+            stored = store_checkpoint(db, signer, at=now)
+            if stored is None:  # the app signed this very size a moment ago: nothing to do
                 result.details = {"size": size}
                 return
         result.count = 1
